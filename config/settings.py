@@ -1,0 +1,278 @@
+"""Typed, frozen settings loaded from ``default.toml`` plus ``VERP_*`` overrides."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+#: The one explicit mapping from environment variable to ``section.key`` in default.toml.
+ENV_MAP: dict[str, str] = {
+    "VERP_HOME": "paths.home",
+    "VERP_DATABASE_URL": "database.url",
+    "VERP_BLOB_URL": "blobs.url",
+    "VERP_S3_ENDPOINT_URL": "blobs.s3_endpoint_url",
+    "VERP_KEY_PROVIDER": "keys.provider",
+    "VERP_KEY_FILE": "keys.key_file",
+    "VERP_KMS_KEY_ID": "keys.kms_key_id",
+    "VERP_KMS_ENDPOINT_URL": "keys.kms_endpoint_url",
+    "VERP_AWS_REGION": "keys.aws_region",
+    "VERP_SEGMENT_SIZE": "container.segment_size",
+    "VERP_QUEUE_URL": "queue.url",
+    "VERP_WORKSPACE": "ingest.workspace_dir",
+    "VERP_MAX_UPLOAD_MIB": "ingest.max_size_mib",
+    "VERP_VIDEO_PRESET": "ingest.video_preset",
+    "VERP_AUDIT_KEY_FILE": "audit.hmac_key_file",
+    "VERP_AUDIT_CHECKPOINT_DIR": "audit.checkpoint_dir",
+    "VERP_SECRET_KEY_FILE": "web.secret_key_file",
+    "VERP_HOST": "web.host",
+    "VERP_PORT": "web.port",
+    "VERP_SECURE_COOKIES": "web.secure_cookies",
+    "VERP_SESSION_MINUTES": "web.session_minutes",
+    "VERP_TOTP_REQUIRED": "web.totp_required",
+    "VERP_TAXONOMY_DIR": "review.taxonomy_dir",
+    "VERP_RETENTION_FILE": "retention.file",
+}
+
+KEY_PROVIDERS = ("local", "kms")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every runtime setting, resolved to concrete values (no empty paths)."""
+
+    home: Path
+    database_url: str
+    blob_url: str
+    s3_endpoint_url: str | None
+    multipart_threshold: int
+    key_provider: str
+    key_file: Path
+    kms_key_id: str | None
+    kms_endpoint_url: str | None
+    aws_region: str
+    segment_size: int
+    queue_url: str
+    queue_retries: int
+    queue_retry_delay: int
+    workspace_dir: Path
+    max_upload_bytes: int
+    max_duration_seconds: int
+    max_width: int
+    max_height: int
+    upload_expiry_hours: int
+    video_preset: str
+    video_crf: int
+    audio_bitrate: str
+    max_frame_rate: int
+    thumbnail_interval_seconds: float
+    thumbnail_width: int
+    audit_key_file: Path
+    audit_checkpoint_dir: Path
+    audit_checkpoint_every: int
+    secret_key_file: Path
+    host: str
+    port: int
+    session_minutes: int
+    secure_cookies: bool
+    login_attempts: int
+    login_window_seconds: int
+    totp_required: bool
+    max_moments: int
+    max_moment_seconds: int
+    agreement_window_ms: int
+    taxonomy_dir: Path | None
+    retention: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Build :class:`Settings` from defaults, then ``environ``, then ``overrides``.
+
+    ``overrides`` uses ``section.key`` names (handy for tests). Raises
+    :class:`SettingsError` naming the offending setting.
+    """
+    env = os.environ if environ is None else environ
+    raw = _defaults()
+    for var, dotted in ENV_MAP.items():
+        if var in env:
+            _assign(raw, dotted, env[var], source=var)
+    for dotted, value in (overrides or {}).items():
+        _assign(raw, dotted, value, source=dotted)
+    retention_file = _get(raw, "retention.file")
+    if retention_file:
+        raw["retention"] = _read_retention_file(Path(str(retention_file)))
+    return _build(raw)
+
+
+def _defaults() -> dict[str, Any]:
+    text = resources.files("config").joinpath("default.toml").read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    data.setdefault("review", {}).setdefault("taxonomy_dir", "")
+    data.setdefault("retention", {}).setdefault("file", "")
+    return data
+
+
+def _read_retention_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"VERP_RETENTION_FILE: cannot read {path}: {exc}") from exc
+    retention = data.get("retention", data)
+    if not isinstance(retention, dict):
+        raise SettingsError(f"VERP_RETENTION_FILE: {path} has no [retention] table")
+    return retention
+
+
+def _get(raw: Mapping[str, Any], dotted: str) -> Any:
+    section, key = dotted.split(".", 1)
+    return raw.get(section, {}).get(key)
+
+
+def _assign(raw: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    section, key = dotted.split(".", 1)
+    if section not in raw or not isinstance(raw[section], dict):
+        raise SettingsError(f"{source}: unknown setting section {section!r}")
+    current = raw[section].get(key)
+    raw[section][key] = _coerce(value, current, source)
+
+
+def _coerce(value: Any, current: Any, source: str) -> Any:
+    if not isinstance(value, str):
+        return value
+    if isinstance(current, bool):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise SettingsError(f"{source}: expected true or false, got {value!r}")
+    if isinstance(current, int):
+        try:
+            return int(value)
+        except ValueError:
+            raise SettingsError(f"{source}: expected a whole number, got {value!r}") from None
+    if isinstance(current, float):
+        try:
+            return float(value)
+        except ValueError:
+            raise SettingsError(f"{source}: expected a number, got {value!r}") from None
+    return value
+
+
+def _positive(raw: Mapping[str, Any], dotted: str) -> int:
+    value = _get(raw, dotted)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise SettingsError(f"{dotted}: expected a positive whole number, got {value!r}")
+    return value
+
+
+def _path(raw: Mapping[str, Any], dotted: str, home: Path, default: str) -> Path:
+    value = _get(raw, dotted)
+    return Path(str(value)).expanduser() if value else home / default
+
+
+def _optional(raw: Mapping[str, Any], dotted: str) -> str | None:
+    value = _get(raw, dotted)
+    return str(value) if value else None
+
+
+def _build(raw: Mapping[str, Any]) -> Settings:
+    home = Path(str(_get(raw, "paths.home") or "./var")).expanduser().absolute()
+    database_url = str(_get(raw, "database.url") or f"sqlite:///{home / 'verp.db'}")
+    if not database_url.startswith(("sqlite", "postgresql")):
+        raise SettingsError(
+            f"database.url (VERP_DATABASE_URL): expected sqlite:/// or postgresql+psycopg://, "
+            f"got {database_url.split(':', 1)[0]}:..."
+        )
+    blob_url = str(_get(raw, "blobs.url") or f"file://{home / 'blobs'}")
+    if not blob_url.startswith(("file://", "s3://", "memory://")):
+        raise SettingsError(
+            "blobs.url (VERP_BLOB_URL): expected file://PATH or s3://BUCKET/PREFIX, "
+            f"got {blob_url!r}"
+        )
+    key_provider = str(_get(raw, "keys.provider"))
+    if key_provider not in KEY_PROVIDERS:
+        raise SettingsError(
+            f"keys.provider (VERP_KEY_PROVIDER): expected one of {KEY_PROVIDERS}, "
+            f"got {key_provider!r}"
+        )
+    kms_key_id = _optional(raw, "keys.kms_key_id")
+    if key_provider == "kms" and not kms_key_id:
+        raise SettingsError("keys.kms_key_id (VERP_KMS_KEY_ID): required when keys.provider = kms")
+    queue_url = str(_get(raw, "queue.url") or f"sqlite:///{home / 'queue.db'}")
+    if not queue_url.startswith(("sqlite://", "redis://", "rediss://", "memory://")):
+        raise SettingsError(
+            f"queue.url (VERP_QUEUE_URL): expected redis://HOST:PORT/DB or empty, got {queue_url!r}"
+        )
+    segment_size = _positive(raw, "container.segment_size")
+    if not 4096 <= segment_size <= 64 * 1024 * 1024:
+        raise SettingsError(
+            f"container.segment_size: expected 4096..67108864 bytes, got {segment_size}"
+        )
+    port = _positive(raw, "web.port")
+    if port > 65535:
+        raise SettingsError(f"web.port (VERP_PORT): expected 1..65535, got {port}")
+    taxonomy_dir = _optional(raw, "review.taxonomy_dir")
+    retention = _get(raw, "retention.kinds")
+    if not isinstance(retention, dict) or not retention:
+        raise SettingsError("retention.kinds: at least one footage kind needs a policy")
+    return Settings(
+        home=home,
+        database_url=database_url,
+        blob_url=blob_url,
+        s3_endpoint_url=_optional(raw, "blobs.s3_endpoint_url"),
+        multipart_threshold=_positive(raw, "blobs.multipart_threshold_mib") * 1024 * 1024,
+        key_provider=key_provider,
+        key_file=_path(raw, "keys.key_file", home, "keys/kek.json"),
+        kms_key_id=kms_key_id,
+        kms_endpoint_url=_optional(raw, "keys.kms_endpoint_url"),
+        aws_region=str(_get(raw, "keys.aws_region")),
+        segment_size=segment_size,
+        queue_url=queue_url,
+        queue_retries=int(_get(raw, "queue.retries")),
+        queue_retry_delay=int(_get(raw, "queue.retry_delay_seconds")),
+        workspace_dir=_path(raw, "ingest.workspace_dir", home, "workspace"),
+        max_upload_bytes=_positive(raw, "ingest.max_size_mib") * 1024 * 1024,
+        max_duration_seconds=_positive(raw, "ingest.max_duration_seconds"),
+        max_width=_positive(raw, "ingest.max_width"),
+        max_height=_positive(raw, "ingest.max_height"),
+        upload_expiry_hours=_positive(raw, "ingest.upload_expiry_hours"),
+        video_preset=str(_get(raw, "ingest.video_preset")),
+        video_crf=int(_get(raw, "ingest.video_crf")),
+        audio_bitrate=str(_get(raw, "ingest.audio_bitrate")),
+        max_frame_rate=_positive(raw, "ingest.max_frame_rate"),
+        thumbnail_interval_seconds=float(_get(raw, "ingest.thumbnail_interval_seconds")),
+        thumbnail_width=_positive(raw, "ingest.thumbnail_width"),
+        audit_key_file=_path(raw, "audit.hmac_key_file", home, "keys/audit.key"),
+        audit_checkpoint_dir=_path(raw, "audit.checkpoint_dir", home, "audit-checkpoints"),
+        audit_checkpoint_every=_positive(raw, "audit.checkpoint_every"),
+        secret_key_file=_path(raw, "web.secret_key_file", home, "keys/web.key"),
+        host=str(_get(raw, "web.host")),
+        port=port,
+        session_minutes=_positive(raw, "web.session_minutes"),
+        secure_cookies=bool(_get(raw, "web.secure_cookies")),
+        login_attempts=_positive(raw, "web.login_attempts"),
+        login_window_seconds=_positive(raw, "web.login_window_seconds"),
+        totp_required=bool(_get(raw, "web.totp_required")),
+        max_moments=_positive(raw, "review.max_moments"),
+        max_moment_seconds=_positive(raw, "review.max_moment_seconds"),
+        agreement_window_ms=_positive(raw, "review.agreement_window_ms"),
+        taxonomy_dir=Path(taxonomy_dir) if taxonomy_dir else None,
+        retention=raw.get("retention", {}),
+    )

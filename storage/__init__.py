@@ -1,0 +1,1 @@
+"""Encrypted storage core: container format, keys, blob stores, metadata DB, governance."""

@@ -1,0 +1,216 @@
+"""The vault: encrypted blobs of a clip, their data key, and crypto-shredding.
+
+This is the one place that joins the container format, the key provider, the blob
+store and the metadata rows. Callers pass a SQLAlchemy session (their unit of work).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.blobs import BlobStore, BlobWriter
+from storage.clock import Clock
+from storage.container import Binding, EncryptingWriter, RangeDecryptor, iter_decrypt
+from storage.db.base import new_id
+from storage.db.footage import Blob, DataKey
+from storage.errors import KeyNotFound
+from storage.keys import KeyContext, KeyProvider, WrappedKey
+
+
+@dataclass
+class Vault:
+    blobs: BlobStore
+    keys: KeyProvider
+    clock: Clock
+    segment_size: int
+
+    # -- data keys -----------------------------------------------------
+    def create_key(self, session: Session, site_id: str, clip_id: str) -> None:
+        """Generate and store (wrapped) the data key of a new clip."""
+        _, wrapped = self.keys.generate(KeyContext(site_id, clip_id))
+        session.add(
+            DataKey(
+                clip_id=clip_id,
+                site_id=site_id,
+                provider=wrapped.provider,
+                kek_version=wrapped.kek_version,
+                wrapped=wrapped.blob,
+                created_at=self.clock.now(),
+            )
+        )
+        session.flush()
+
+    def data_key(self, session: Session, site_id: str, clip_id: str) -> bytes:
+        """The clip's plaintext data key; raises KeyNotFound once shredded."""
+        row = session.get(DataKey, clip_id)
+        if row is None or row.wrapped is None or row.site_id != site_id:
+            raise KeyNotFound(clip_id)
+        wrapped = WrappedKey(row.provider, row.kek_version, row.wrapped)
+        return self.keys.unwrap(wrapped, KeyContext(site_id, clip_id))
+
+    def shred_key(self, session: Session, clip_id: str) -> bool:
+        """Destroy the wrapped data key. Returns False if it was already gone."""
+        row = session.get(DataKey, clip_id)
+        if row is None or row.wrapped is None:
+            return False
+        row.wrapped = None
+        row.destroyed_at = self.clock.now()
+        session.flush()
+        return True
+
+    # -- blobs -----------------------------------------------------------
+    def writer(
+        self,
+        session: Session,
+        site_id: str,
+        clip_id: str,
+        rendition: str,
+        content_type: str = "application/octet-stream",
+    ) -> EncryptedBlobWriter:
+        """An encrypting writer; ``commit()`` stores the blob and records its row."""
+        key = self.data_key(session, site_id, clip_id)
+        blob_id = new_id()
+        store_key = f"{site_id}/{clip_id}/{rendition}-{blob_id}"
+        return EncryptedBlobWriter(
+            vault=self,
+            session=session,
+            row=Blob(
+                id=blob_id,
+                clip_id=clip_id,
+                site_id=site_id,
+                rendition=rendition,
+                store_key=store_key,
+                content_type=content_type,
+                created_at=self.clock.now(),
+            ),
+            sink=self.blobs.writer(store_key),
+            data_key=key,
+        )
+
+    def put_file(
+        self,
+        session: Session,
+        site_id: str,
+        clip_id: str,
+        rendition: str,
+        source: BinaryIO,
+        content_type: str = "application/octet-stream",
+    ) -> Blob:
+        """Encrypt a whole file-like object into a new blob."""
+        with self.writer(session, site_id, clip_id, rendition, content_type) as out:
+            while chunk := source.read(self.segment_size):
+                out.write(chunk)
+        return out.row
+
+    def put_bytes(
+        self,
+        session: Session,
+        site_id: str,
+        clip_id: str,
+        rendition: str,
+        data: bytes,
+        content_type: str = "application/octet-stream",
+    ) -> Blob:
+        return self.put_file(session, site_id, clip_id, rendition, io.BytesIO(data), content_type)
+
+    def binding(self, blob: Blob) -> Binding:
+        return Binding(blob.site_id, blob.clip_id, f"{blob.rendition}-{blob.id}")
+
+    def range_reader(self, session: Session, blob: Blob) -> RangeDecryptor:
+        """Random access to a blob's plaintext; each read is one ranged fetch."""
+        key = self.data_key(session, blob.site_id, blob.clip_id)
+        return RangeDecryptor(
+            lambda offset, length: self.blobs.read_range(blob.store_key, offset, length),
+            blob.ciphertext_size,
+            key,
+            self.binding(blob),
+        )
+
+    def iter_plaintext(self, session: Session, blob: Blob) -> Iterator[bytes]:
+        """The whole plaintext of a blob, decrypted segment by segment."""
+        key = self.data_key(session, blob.site_id, blob.clip_id)
+        stream = _IterStream(self.blobs.open(blob.store_key))
+        for chunk in iter_decrypt(stream, key, self.binding(blob)):  # type: ignore[arg-type]
+            yield bytes(chunk)
+
+    def blobs_of(self, session: Session, clip_id: str) -> list[Blob]:
+        return list(session.scalars(select(Blob).where(Blob.clip_id == clip_id)))
+
+    def delete_blob(self, session: Session, blob: Blob) -> None:
+        """Delete the stored bytes, then the row (a crash in between leaves a retryable row)."""
+        self.blobs.delete(blob.store_key)
+        session.delete(blob)
+        session.flush()
+
+
+class EncryptedBlobWriter:
+    """Encrypts into a blob-store writer; the Blob row is added only on commit."""
+
+    def __init__(
+        self, vault: Vault, session: Session, row: Blob, sink: BlobWriter, data_key: bytes
+    ) -> None:
+        self.row = row
+        self._session = session
+        self._sink = sink
+        self._enc = EncryptingWriter(sink, data_key, vault.binding(row), vault.segment_size)
+        self._done = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        return self._enc.write(data)
+
+    def commit(self) -> Blob:
+        self._enc.close()
+        self.row.ciphertext_size = self._sink.commit()
+        self.row.plaintext_size = self._enc.plaintext_size
+        self._session.add(self.row)
+        self._session.flush()
+        self._done = True
+        return self.row
+
+    def abort(self) -> None:
+        if not self._done:
+            self._sink.abort()
+            self._done = True
+
+    def __enter__(self) -> EncryptedBlobWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+class _IterStream(io.RawIOBase):
+    """Adapts an iterator of byte chunks to a readable binary stream."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: memoryview) -> int:  # type: ignore[override]
+        while not self._buf:
+            try:
+                self._buf = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(target), len(self._buf))
+        target[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n

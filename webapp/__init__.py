@@ -1,0 +1,1 @@
+"""Flask web app, JSON API, CLI and the composition root."""

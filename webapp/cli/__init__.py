@@ -1,0 +1,27 @@
+"""The `verp` command line. Each command group lives in its own module and is
+registered here; all of them build services through webapp.composition."""
+
+from __future__ import annotations
+
+import click
+
+from webapp.cli import accounts, setup
+from webapp.cli.common import run_cli
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """verp: secure video-enhanced reflective practice.
+
+    Settings come from config/default.toml and VERP_* environment variables
+    (see the README's configuration table).
+    """
+
+
+for module in (setup, accounts):
+    module.register(cli)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    run_cli(cli)

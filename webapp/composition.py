@@ -1,0 +1,101 @@
+"""The composition root: builds engines, stores, key providers and services from Settings.
+
+Both ``create_app()`` and the CLI call :func:`build_services`; nothing else constructs
+infrastructure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from config import Settings
+from storage.audit import AuditLog
+from storage.blobs import BlobStore, LocalBlobStore, MemoryBlobStore
+from storage.clock import Clock, SystemClock
+from storage.db.engine import Database, make_engine
+from storage.keys import KeyProvider, LocalKeyFile, ensure_secret_file, read_secret_file
+from storage.migrate import upgrade_to_head
+from storage.vault import Vault
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    db: Database
+    blobs: BlobStore
+    keys: KeyProvider
+    vault: Vault
+    audit: AuditLog
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_blob_store(settings: Settings) -> BlobStore:
+    url = settings.blob_url
+    if url.startswith("file://"):
+        return LocalBlobStore(Path(url.removeprefix("file://")))
+    if url.startswith("memory://"):
+        return MemoryBlobStore()
+    from storage.s3 import S3BlobStore
+
+    return S3BlobStore.from_url(
+        url,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.aws_region,
+        multipart_threshold=settings.multipart_threshold,
+    )
+
+
+def build_key_provider(settings: Settings) -> KeyProvider:
+    if settings.key_provider == "local":
+        return LocalKeyFile(settings.key_file)
+    from storage.kms import KmsKeyProvider
+
+    assert settings.kms_key_id is not None  # validated by config
+    return KmsKeyProvider(
+        key_id=settings.kms_key_id,
+        region=settings.aws_region,
+        endpoint_url=settings.kms_endpoint_url,
+    )
+
+
+def initialize(settings: Settings) -> list[str]:
+    """`verp init`: home, secrets and key file (0600) if missing, schema to head.
+
+    Idempotent; returns what it created.
+    """
+    created: list[str] = []
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if settings.key_provider == "local" and LocalKeyFile.create(settings.key_file):
+        created.append(f"key file {settings.key_file}")
+    if ensure_secret_file(settings.audit_key_file):
+        created.append(f"audit key {settings.audit_key_file}")
+    if ensure_secret_file(settings.secret_key_file):
+        created.append(f"web secret {settings.secret_key_file}")
+    settings.audit_checkpoint_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade_to_head(engine)
+    finally:
+        engine.dispose()
+    return created
+
+
+def build_services(settings: Settings, clock: Clock | None = None) -> Services:
+    """Wire every service from settings. Requires `initialize` to have run."""
+    clock = clock or SystemClock()
+    db = Database(make_engine(settings.database_url))
+    blobs = build_blob_store(settings)
+    keys = build_key_provider(settings)
+    return Services(
+        settings=settings,
+        clock=clock,
+        db=db,
+        blobs=blobs,
+        keys=keys,
+        vault=Vault(blobs=blobs, keys=keys, clock=clock, segment_size=settings.segment_size),
+        audit=AuditLog(read_secret_file(settings.audit_key_file), clock),
+    )
