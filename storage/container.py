@@ -191,17 +191,42 @@ class EncryptingWriter:
             self._seal(last=True)
             self._closed = True
 
-    def _seal(self, *, last: bool) -> None:
+    def _seal(self, *, last: bool, plain: memoryview | None = None) -> None:
+        """Encrypt and emit one segment: ``plain``, or else the buffered plaintext."""
         if self._index >= MAX_SEGMENTS:
             raise ValueError("plaintext too large for one container")
-        n = self._fill
+        if plain is None:
+            plain = memoryview(self._plain)[: self._fill]
+        n = len(plain)
         out = memoryview(self._out)[: n + TAG_SIZE]
         nonce = _nonce(self._header.nonce_prefix, self._index, last)
-        self._aead.encrypt_into(nonce, memoryview(self._plain)[:n], self._ad, out)
+        self._aead.encrypt_into(nonce, plain, self._ad, out)
         self._sink.write(out)
         self.ciphertext_size += n + TAG_SIZE
         self._index += 1
         self._fill = 0
+
+    def _encrypt_all(self, source: BinaryIO) -> None:
+        """Encrypt everything ``source`` holds and close: ``encrypt_stream``'s fast path.
+
+        Reads whole segments straight into two alternating buffers (the writer's own
+        and one more) and encrypts from them, saving ``write``'s copy per segment. A
+        segment is sealed once the next read shows whether it is the last one.
+        """
+        if self._closed or self._fill or self._index:
+            raise ValueError("_encrypt_all needs a fresh EncryptingWriter")
+        bufs = (memoryview(self._plain), memoryview(bytearray(self._size)))
+        current = 0
+        filled = _read_exact(source, bufs[current])
+        while True:
+            ahead = 1 - current
+            next_filled = _read_exact(source, bufs[ahead]) if filled == self._size else 0
+            self.plaintext_size += filled
+            self._seal(last=next_filled == 0, plain=bufs[current][:filled])
+            if next_filled == 0:
+                break
+            current, filled = ahead, next_filled
+        self._closed = True
 
     def __enter__(self) -> EncryptingWriter:
         return self
@@ -220,21 +245,25 @@ def encrypt_stream(
 ) -> int:
     """Encrypt all of ``source`` into ``sink``; returns the ciphertext size."""
     writer = EncryptingWriter(sink, data_key, binding, segment_size)
-    buf = bytearray(segment_size)
-    view = memoryview(buf)
-    while True:
-        n = source.readinto(view)
-        if not n:
-            break
-        writer.write(view[:n])
-    writer.close()
+    writer._encrypt_all(source)
     return writer.ciphertext_size
 
 
+def _readinto(source: BinaryIO, view: memoryview) -> int:
+    """One ``readinto`` on ``source``; falls back to ``read`` for streams without it."""
+    readinto = getattr(source, "readinto", None)
+    if readinto is not None:
+        return int(readinto(view) or 0)
+    data = source.read(len(view))
+    view[: len(data)] = data
+    return len(data)
+
+
 def _read_exact(source: BinaryIO, view: memoryview) -> int:
+    """Fill ``view`` from ``source``; returns the byte count, short only at end of stream."""
     got = 0
     while got < len(view):
-        n = source.readinto(view[got:])
+        n = _readinto(source, view[got:])
         if not n:
             break
         got += n
@@ -326,19 +355,20 @@ class RangeDecryptor:
         blob = memoryview(self._fetch(ct_start, ct_stop - ct_start))
         if len(blob) != ct_stop - ct_start:
             raise DecryptionError()
-        out = bytearray()
-        plain = bytearray(size)
+        # decrypt() returns freshly malloc'ed bytes, which the allocator recycles from
+        # one call to the next; a zeroed bytearray per call would page-fault afresh.
+        pieces: list[memoryview] = []
         for index in range(first, final + 1):
             seg = blob[(index - first) * full : (index - first + 1) * full]
-            target = memoryview(plain)[: len(seg) - TAG_SIZE]
             last = index == self._segments - 1
+            nonce = _nonce(self._header.nonce_prefix, index, last)
             try:
-                self._aead.decrypt_into(
-                    _nonce(self._header.nonce_prefix, index, last), seg, self._ad, target
-                )
+                plain = self._aead.decrypt(nonce, seg, self._ad)
             except (InvalidTag, ValueError) as exc:
                 raise DecryptionError() from exc
             lo = start - index * size if index == first else 0
-            hi = stop - index * size if index == final else len(target)
-            out += target[lo:hi]
-        return bytes(out)
+            hi = stop - index * size if index == final else len(plain)
+            if first == final and lo == 0 and hi == len(plain):
+                return plain
+            pieces.append(memoryview(plain)[lo:hi])
+        return b"".join(pieces)

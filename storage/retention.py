@@ -1,0 +1,157 @@
+"""Retention policy: when each clip must be destroyed.
+
+A policy (``Settings.retention``, from ``[retention]`` in config) gives each footage kind:
+
+* ``from`` — the event(s) retention counts from: ``upload``, ``shared-review``, ``sign-off``,
+  ``programme-end`` (a string or a list; with a list the *latest* event counts);
+* ``margin_days`` — days kept after that event;
+* ``purpose_margin_days`` — optional longer margins that apply only while the consent still
+  covers that purpose (e.g. ``training-events = 180``), so withdrawing the purpose shortens it;
+* ``max_days`` — a hard cap counted from upload, also bounded by the global
+  ``retention.max_days`` ("a hard maximum for everything").
+
+``[retention.sites.<slug>]`` may set ``programme_end`` (a date) and override any field of a
+kind under ``[retention.sites.<slug>.<kind>]``. Until every ``from`` event is known, a clip is
+due at its hard cap, so nothing is ever kept open-ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from storage.db.footage import Clip, Consent
+from storage.errors import ValidationError
+
+EVENTS = ("upload", "shared-review", "sign-off", "programme-end")
+POLICY_FIELDS = ("from", "margin_days", "max_days", "purpose_margin_days")
+DEFAULT_MAX_DAYS = 730
+
+
+def effective_policy(retention: Mapping[str, Any], *, site_slug: str, kind: str) -> dict[str, Any]:
+    """The policy of ``kind`` at ``site_slug``: kind defaults overlaid with site overrides.
+
+    Raises ValidationError for a kind that has no policy.
+    """
+    kinds = retention.get("kinds") or {}
+    base = kinds.get(kind)
+    if not isinstance(base, Mapping):
+        raise ValidationError(f"no retention policy for footage kind {kind!r}")
+    policy: dict[str, Any] = {k: base[k] for k in POLICY_FIELDS if k in base}
+    site = site_policy(retention, site_slug)
+    override = site.get(kind)
+    if isinstance(override, Mapping):
+        for field in POLICY_FIELDS:
+            if field in override:
+                policy[field] = override[field]
+    policy["from"] = _events(policy.get("from", "upload"))
+    policy["margin_days"] = int(policy.get("margin_days", 0))
+    policy["purpose_margin_days"] = dict(policy.get("purpose_margin_days") or {})
+    cap = int(retention.get("max_days", DEFAULT_MAX_DAYS))
+    policy["max_days"] = min(int(policy.get("max_days", cap)), cap)
+    programme_end = site.get("programme_end")
+    policy["programme_end"] = None if programme_end in (None, "") else programme_end
+    return policy
+
+
+def site_policy(retention: Mapping[str, Any], site_slug: str) -> Mapping[str, Any]:
+    """The ``[retention.sites.<slug>]`` table, or an empty mapping."""
+    sites = retention.get("sites") or {}
+    site = sites.get(site_slug) if isinstance(sites, Mapping) else None
+    return site if isinstance(site, Mapping) else {}
+
+
+def programme_end_at(value: Any) -> datetime | None:
+    """The instant a programme ends: the end (next UTC midnight) of the configured date.
+
+    Accepts a ``date``, an aware ``datetime`` or an ISO 8601 string; raises ValidationError
+    for anything else.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValidationError("programme_end: a datetime needs a timezone")
+        return value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time.min, UTC) + timedelta(days=1)
+    if isinstance(value, str):
+        try:
+            parsed = date.fromisoformat(value)
+        except ValueError:
+            raise ValidationError(f"programme_end: expected YYYY-MM-DD, got {value!r}") from None
+        return datetime.combine(parsed, time.min, UTC) + timedelta(days=1)
+    raise ValidationError(f"programme_end: expected a date, got {value!r}")
+
+
+def compute_delete_after(
+    retention: Mapping[str, Any],
+    *,
+    site_slug: str,
+    kind: str,
+    created_at: datetime,
+    shared_review_at: datetime | None = None,
+    signed_off_at: datetime | None = None,
+    purposes: Collection[str] | None = None,
+) -> datetime:
+    """When a clip of ``kind`` at ``site_slug`` must be destroyed (pure; no I/O).
+
+    ``purposes`` are the consent's *active* purposes; ``None`` means "do not apply purpose
+    margins" (the plain kind margin). Raises ValidationError for an unknown kind or a
+    naive datetime.
+    """
+    if created_at.tzinfo is None:
+        raise ValidationError("created_at must be timezone-aware")
+    policy = effective_policy(retention, site_slug=site_slug, kind=kind)
+    cap = created_at + timedelta(days=policy["max_days"])
+    known = {
+        "upload": created_at,
+        "shared-review": shared_review_at,
+        "sign-off": signed_off_at,
+        "programme-end": programme_end_at(policy["programme_end"]),
+    }
+    moments = [known[event] for event in policy["from"]]
+    if any(moment is None for moment in moments):
+        return cap  # an event is still pending: only the hard cap is certain
+    margin = policy["margin_days"]
+    for purpose, days in policy["purpose_margin_days"].items():
+        if purposes is not None and purpose in purposes:
+            margin = max(margin, int(days))
+    latest = max(m for m in moments if m is not None)
+    return min(cap, latest + timedelta(days=margin))
+
+
+def recompute_clip(
+    session: Session, settings_retention: Mapping[str, Any], clip: Clip, site_slug: str
+) -> None:
+    """Set ``clip.delete_after`` from the policy, the clip's events and its consent.
+
+    Does not commit (the caller's unit of work does). A destroyed clip is left alone.
+    Raises ValidationError for a kind with no policy.
+    """
+    if clip.status == "destroyed":
+        return
+    consent = session.get(Consent, clip.consent_id)
+    purposes = consent.active_purposes if consent is not None else []
+    clip.delete_after = compute_delete_after(
+        settings_retention,
+        site_slug=site_slug,
+        kind=clip.kind,
+        created_at=clip.created_at,
+        shared_review_at=clip.shared_review_at,
+        signed_off_at=clip.signed_off_at,
+        purposes=purposes,
+    )
+
+
+def _events(value: Any) -> list[str]:
+    events = [value] if isinstance(value, str) else list(value)
+    for event in events:
+        if event not in EVENTS:
+            raise ValidationError(f"retention 'from': unknown event {event!r}; use one of {EVENTS}")
+    if not events:
+        raise ValidationError("retention 'from': name at least one event")
+    return events
