@@ -10,6 +10,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from config.retention_policy import RetentionSettingsError, validate_retention
+
 #: The one explicit mapping from environment variable to ``section.key`` in default.toml.
 ENV_MAP: dict[str, str] = {
     "VERP_HOME": "paths.home",
@@ -23,17 +25,20 @@ ENV_MAP: dict[str, str] = {
     "VERP_AWS_REGION": "keys.aws_region",
     "VERP_SEGMENT_SIZE": "container.segment_size",
     "VERP_QUEUE_URL": "queue.url",
+    "VERP_QUEUE_LEASE_SECONDS": "queue.lease_seconds",
     "VERP_WORKSPACE": "ingest.workspace_dir",
     "VERP_MAX_UPLOAD_MIB": "ingest.max_size_mib",
     "VERP_VIDEO_PRESET": "ingest.video_preset",
     "VERP_AUDIT_KEY_FILE": "audit.hmac_key_file",
     "VERP_AUDIT_CHECKPOINT_DIR": "audit.checkpoint_dir",
+    "VERP_AUDIT_CHECKPOINT_URL": "audit.checkpoint_url",
     "VERP_SECRET_KEY_FILE": "web.secret_key_file",
     "VERP_HOST": "web.host",
     "VERP_PORT": "web.port",
     "VERP_SECURE_COOKIES": "web.secure_cookies",
     "VERP_SESSION_MINUTES": "web.session_minutes",
     "VERP_TOTP_REQUIRED": "web.totp_required",
+    "VERP_PROXY_HOPS": "web.proxy_hops",
     "VERP_TAXONOMY_DIR": "review.taxonomy_dir",
     "VERP_RETENTION_FILE": "retention.file",
 }
@@ -65,6 +70,7 @@ class Settings:
     queue_url: str
     queue_retries: int
     queue_retry_delay: int
+    queue_lease_seconds: int
     workspace_dir: Path
     max_upload_bytes: int
     max_duration_seconds: int
@@ -80,6 +86,9 @@ class Settings:
     audit_key_file: Path
     audit_checkpoint_dir: Path
     audit_checkpoint_every: int
+    audit_checkpoint_url: str | None
+    audit_checkpoint_lock_days: int
+    audit_checkpoint_lock_mode: str
     secret_key_file: Path
     host: str
     port: int
@@ -88,6 +97,7 @@ class Settings:
     login_attempts: int
     login_window_seconds: int
     totp_required: bool
+    proxy_hops: int
     max_moments: int
     max_moment_seconds: int
     agreement_window_ms: int
@@ -182,6 +192,13 @@ def _positive(raw: Mapping[str, Any], dotted: str) -> int:
     return value
 
 
+def _non_negative(raw: Mapping[str, Any], dotted: str) -> int:
+    value = _get(raw, dotted)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SettingsError(f"{dotted}: expected a whole number >= 0, got {value!r}")
+    return value
+
+
 def _path(raw: Mapping[str, Any], dotted: str, home: Path, default: str) -> Path:
     value = _get(raw, dotted)
     return Path(str(value)).expanduser() if value else home / default
@@ -190,6 +207,25 @@ def _path(raw: Mapping[str, Any], dotted: str, home: Path, default: str) -> Path
 def _optional(raw: Mapping[str, Any], dotted: str) -> str | None:
     value = _get(raw, dotted)
     return str(value) if value else None
+
+
+def _checkpoint_url(raw: Mapping[str, Any]) -> str | None:
+    url = _optional(raw, "audit.checkpoint_url")
+    if url is not None and not url.startswith("s3://"):
+        raise SettingsError(
+            "audit.checkpoint_url (VERP_AUDIT_CHECKPOINT_URL): expected s3://BUCKET/PREFIX "
+            f"or empty, got {url!r}"
+        )
+    return url
+
+
+def _checkpoint_lock_mode(raw: Mapping[str, Any]) -> str:
+    mode = str(_get(raw, "audit.checkpoint_lock_mode")).upper()
+    if mode not in ("GOVERNANCE", "COMPLIANCE"):
+        raise SettingsError(
+            f"audit.checkpoint_lock_mode: expected COMPLIANCE or GOVERNANCE, got {mode!r}"
+        )
+    return mode
 
 
 def _build(raw: Mapping[str, Any]) -> Settings:
@@ -229,9 +265,10 @@ def _build(raw: Mapping[str, Any]) -> Settings:
     if port > 65535:
         raise SettingsError(f"web.port (VERP_PORT): expected 1..65535, got {port}")
     taxonomy_dir = _optional(raw, "review.taxonomy_dir")
-    retention = _get(raw, "retention.kinds")
-    if not isinstance(retention, dict) or not retention:
-        raise SettingsError("retention.kinds: at least one footage kind needs a policy")
+    try:
+        retention = validate_retention(raw.get("retention", {}))
+    except RetentionSettingsError as exc:
+        raise SettingsError(str(exc)) from None
     return Settings(
         home=home,
         database_url=database_url,
@@ -247,6 +284,7 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         queue_url=queue_url,
         queue_retries=int(_get(raw, "queue.retries")),
         queue_retry_delay=int(_get(raw, "queue.retry_delay_seconds")),
+        queue_lease_seconds=_positive(raw, "queue.lease_seconds"),
         workspace_dir=_path(raw, "ingest.workspace_dir", home, "workspace"),
         max_upload_bytes=_positive(raw, "ingest.max_size_mib") * 1024 * 1024,
         max_duration_seconds=_positive(raw, "ingest.max_duration_seconds"),
@@ -262,6 +300,9 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         audit_key_file=_path(raw, "audit.hmac_key_file", home, "keys/audit.key"),
         audit_checkpoint_dir=_path(raw, "audit.checkpoint_dir", home, "audit-checkpoints"),
         audit_checkpoint_every=_positive(raw, "audit.checkpoint_every"),
+        audit_checkpoint_url=_checkpoint_url(raw),
+        audit_checkpoint_lock_days=_positive(raw, "audit.checkpoint_lock_days"),
+        audit_checkpoint_lock_mode=_checkpoint_lock_mode(raw),
         secret_key_file=_path(raw, "web.secret_key_file", home, "keys/web.key"),
         host=str(_get(raw, "web.host")),
         port=port,
@@ -270,9 +311,10 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         login_attempts=_positive(raw, "web.login_attempts"),
         login_window_seconds=_positive(raw, "web.login_window_seconds"),
         totp_required=bool(_get(raw, "web.totp_required")),
+        proxy_hops=_non_negative(raw, "web.proxy_hops"),
         max_moments=_positive(raw, "review.max_moments"),
         max_moment_seconds=_positive(raw, "review.max_moment_seconds"),
         agreement_window_ms=_positive(raw, "review.agreement_window_ms"),
         taxonomy_dir=Path(taxonomy_dir) if taxonomy_dir else None,
-        retention=raw.get("retention", {}),
+        retention=retention,
     )

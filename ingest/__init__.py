@@ -1,0 +1,1 @@
+"""Media processing for uploaded clips: probing, validation, transcoding and thumbnails."""

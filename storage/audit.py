@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.orm import Session
 
+from storage.checkpoints import CheckpointStore, checkpoint_after_commit
 from storage.clock import Clock
 from storage.db.governance import AuditEntry
 
@@ -56,13 +57,25 @@ def chain_hash(key: bytes, prev_hash: str, entry: AuditEntry) -> str:
 
 
 class AuditLog:
-    """Appends entries to the chain. Use one per process; it is stateless between calls."""
+    """Appends entries to the chain. Use one per process; it is stateless between calls.
 
-    def __init__(self, key: bytes, clock: Clock) -> None:
+    With a checkpoint store, every ``checkpoint_every``-th entry is checkpointed once its
+    transaction has committed (see storage/checkpoints.py).
+    """
+
+    def __init__(
+        self,
+        key: bytes,
+        clock: Clock,
+        checkpoints: CheckpointStore | None = None,
+        checkpoint_every: int = 0,
+    ) -> None:
         if len(key) < 32:
             raise ValueError("audit HMAC key must be at least 32 bytes")
         self._key = key
         self.clock = clock
+        self.checkpoints = checkpoints
+        self.checkpoint_every = checkpoint_every
 
     @property
     def key(self) -> bytes:
@@ -101,7 +114,22 @@ class AuditLog:
         entry.hash = chain_hash(self._key, prev, entry)
         session.add(entry)
         session.flush()
+        every = self.checkpoint_every
+        if self.checkpoints is not None and every > 0 and seq % every == 0:
+            self._checkpoint_on_commit(session, entry, self.checkpoints)
         return entry
+
+    def _checkpoint_on_commit(
+        self, session: Session, entry: AuditEntry, store: CheckpointStore
+    ) -> None:
+        bind = session.get_bind()
+        engine = bind if isinstance(bind, Engine) else bind.engine
+        seq, digest, at = entry.seq, entry.hash, entry.at
+
+        def _after_commit(_session: Session) -> None:
+            checkpoint_after_commit(engine, store, self._key, seq, digest, at)
+
+        event.listen(session, "after_commit", _after_commit, once=True)
 
 
 def _lock_chain(session: Session) -> None:

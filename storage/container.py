@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
@@ -305,6 +306,7 @@ def iter_decrypt(source: BinaryIO, data_key: bytes, binding: Binding) -> Iterato
                 out,
             )
         except (InvalidTag, ValueError) as exc:
+            _wipe(out)
             raise DecryptionError() from exc
         yield out
         if last:
@@ -355,20 +357,57 @@ class RangeDecryptor:
         blob = memoryview(self._fetch(ct_start, ct_stop - ct_start))
         if len(blob) != ct_stop - ct_start:
             raise DecryptionError()
-        # decrypt() returns freshly malloc'ed bytes, which the allocator recycles from
-        # one call to the next; a zeroed bytearray per call would page-fault afresh.
-        pieces: list[memoryview] = []
+        # Partly covered segments (only the first and the final one can be) decrypt into
+        # per-thread scratch buffers; fully covered ones into fresh bytes. The result is
+        # built only after every covering segment has verified.
+        scratch: tuple[memoryview, memoryview] | None = None
+        pieces: list[bytes | memoryview] = []
         for index in range(first, final + 1):
             seg = blob[(index - first) * full : (index - first + 1) * full]
+            n = len(seg) - TAG_SIZE
             last = index == self._segments - 1
             nonce = _nonce(self._header.nonce_prefix, index, last)
-            try:
-                plain = self._aead.decrypt(nonce, seg, self._ad)
-            except (InvalidTag, ValueError) as exc:
-                raise DecryptionError() from exc
             lo = start - index * size if index == first else 0
-            hi = stop - index * size if index == final else len(plain)
-            if first == final and lo == 0 and hi == len(plain):
-                return plain
-            pieces.append(memoryview(plain)[lo:hi])
+            hi = stop - index * size if index == final else n
+            target: memoryview | None = None
+            try:
+                if lo == 0 and hi == n:
+                    pieces.append(self._aead.decrypt(nonce, seg, self._ad))
+                    continue
+                if scratch is None:
+                    scratch = _scratch_pair(size)
+                target = scratch[0 if index == first else 1][:n]
+                self._aead.decrypt_into(nonce, seg, self._ad, target)
+            except (InvalidTag, ValueError) as exc:
+                if target is not None:
+                    _wipe(target)
+                raise DecryptionError() from exc
+            pieces.append(target[lo:hi])
+        if len(pieces) == 1 and isinstance(pieces[0], bytes):
+            return pieces[0]
         return b"".join(pieces)
+
+
+# Fresh segment-sized buffers cost a page fault per 4 KiB on first touch, more than
+# decrypting into them; range reads therefore reuse two scratch buffers per thread.
+_SCRATCH_MAX = 4 * 1024 * 1024
+_scratch = threading.local()
+
+
+def _scratch_pair(segment_size: int) -> tuple[memoryview, memoryview]:
+    """Two buffers of at least ``segment_size`` bytes for this thread's range reads.
+
+    Kept per thread for segments up to ``_SCRATCH_MAX`` bytes, allocated per call above.
+    """
+    if segment_size > _SCRATCH_MAX:
+        return memoryview(bytearray(segment_size)), memoryview(bytearray(segment_size))
+    pair: tuple[memoryview, memoryview] | None = getattr(_scratch, "pair", None)
+    if pair is None or len(pair[0]) < segment_size:
+        pair = (memoryview(bytearray(segment_size)), memoryview(bytearray(segment_size)))
+        _scratch.pair = pair
+    return pair
+
+
+def _wipe(buf: memoryview | bytearray) -> None:
+    """Zero ``buf``: a failed decrypt_into leaves unverified plaintext in its output."""
+    buf[:] = bytes(len(buf))

@@ -17,16 +17,24 @@ due at its hard cap, so nothing is ever kept open-ended.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.db.footage import Clip, Consent
+from config.retention_policy import EVENTS
+from storage.audit import Actor, AuditLog
+from storage.db.footage import KINDS, PURPOSES, Clip, Consent
+from storage.db.governance import AuditEntry
+from storage.db.tenancy import Site
 from storage.errors import ValidationError
 
-EVENTS = ("upload", "shared-review", "sign-off", "programme-end")
+POLICY_ACTION = "retention.policy_change"
 POLICY_FIELDS = ("from", "margin_days", "max_days", "purpose_margin_days")
 DEFAULT_MAX_DAYS = 730
 
@@ -129,14 +137,15 @@ def recompute_clip(
 ) -> None:
     """Set ``clip.delete_after`` from the policy, the clip's events and its consent.
 
-    Does not commit (the caller's unit of work does). A destroyed clip is left alone.
-    Raises ValidationError for a kind with no policy.
+    A consent withdrawn for every purpose makes the clip due at the withdrawal. Clips that
+    are destroyed or being destroyed are left alone. Does not commit (the caller's unit of
+    work does). Raises ValidationError for a kind with no policy.
     """
-    if clip.status == "destroyed":
+    if clip.status == "destroyed" or clip.destroy_requested_at is not None:
         return
     consent = session.get(Consent, clip.consent_id)
     purposes = consent.active_purposes if consent is not None else []
-    clip.delete_after = compute_delete_after(
+    due = compute_delete_after(
         settings_retention,
         site_slug=site_slug,
         kind=clip.kind,
@@ -145,13 +154,104 @@ def recompute_clip(
         signed_off_at=clip.signed_off_at,
         purposes=purposes,
     )
+    if not purposes:
+        # No purpose left (or no consent at all): nothing justifies keeping it.
+        withdrawn = consent.withdrawn_at if consent is not None else None
+        due = min(due, withdrawn or clip.created_at)
+    clip.delete_after = due
+
+
+def check_vocabulary(retention: Mapping[str, Any]) -> None:
+    """Check the policy against the footage kinds and purposes the system knows.
+
+    Raises ValidationError naming the setting: a kind without a policy, or a purpose
+    margin for a purpose that does not exist (a typo would silently never apply).
+    """
+    kinds = retention.get("kinds") or {}
+    for kind in KINDS:
+        if kind not in kinds:
+            raise ValidationError(f"retention.kinds.{kind}: footage kind has no policy")
+    tables = [(f"retention.kinds.{k}", v) for k, v in kinds.items()]
+    for slug, site in (retention.get("sites") or {}).items():
+        tables += [(f"retention.sites.{slug}.{k}", v) for k, v in site.items() if k in kinds]
+    for name, table in tables:
+        for purpose in table.get("purpose_margin_days") or {}:
+            if purpose not in PURPOSES:
+                raise ValidationError(
+                    f"{name}.purpose_margin_days.{purpose}: unknown purpose; expected {PURPOSES}"
+                )
+
+
+def policy_fingerprint(retention: Mapping[str, Any], site_slug: str) -> tuple[str, dict[str, Any]]:
+    """A stable hash of the effective policy of a site, and the policy itself (no names)."""
+    kinds = sorted((retention.get("kinds") or {}).keys())
+    policy = {kind: effective_policy(retention, site_slug=site_slug, kind=kind) for kind in kinds}
+    text = json.dumps(policy, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest(), json.loads(text)
+
+
+@dataclass(frozen=True)
+class SitePolicyResult:
+    """What applying the policy did at one site."""
+
+    site_slug: str
+    policy_hash: str
+    policy_changed: bool
+    clips_changed: int
+    audit_seq: int | None
+
+
+def apply_policies(
+    session: Session, audit: AuditLog, retention: Mapping[str, Any], actor: Actor
+) -> list[SitePolicyResult]:
+    """Recompute ``delete_after`` of every live clip at every site from the current policy.
+
+    When a site's effective policy differs from the one last recorded in the audit log,
+    appends ``retention.policy_change`` (old and new policy hash, clips changed). Runs in the
+    caller's unit of work. Raises ValidationError for a policy that does not cover the
+    known kinds/purposes.
+    """
+    check_vocabulary(retention)
+    results: list[SitePolicyResult] = []
+    for site in session.scalars(select(Site).order_by(Site.slug)):
+        digest, policy = policy_fingerprint(retention, site.slug)
+        last = session.scalar(
+            select(AuditEntry)
+            .where(AuditEntry.action == POLICY_ACTION, AuditEntry.site_id == site.id)
+            .order_by(AuditEntry.seq.desc())
+            .limit(1)
+        )
+        previous = last.details.get("policy_hash") if last is not None else None
+        changed = 0
+        live = select(Clip).where(Clip.site_id == site.id, Clip.status != "destroyed")
+        for clip in session.scalars(live):
+            before = clip.delete_after
+            recompute_clip(session, retention, clip, site.slug)
+            changed += int(clip.delete_after != before)
+        seq = None
+        if previous != digest:
+            entry = audit.append(
+                session,
+                actor,
+                POLICY_ACTION,
+                target_type="site",
+                target_id=site.id,
+                site_id=site.id,
+                details={
+                    "policy_hash": digest,
+                    "previous_hash": previous,
+                    "clips_changed": changed,
+                    "policy": policy,
+                },
+            )
+            seq = entry.seq
+        results.append(SitePolicyResult(site.slug, digest, previous != digest, changed, seq))
+    session.flush()
+    return results
 
 
 def _events(value: Any) -> list[str]:
     events = [value] if isinstance(value, str) else list(value)
-    for event in events:
-        if event not in EVENTS:
-            raise ValidationError(f"retention 'from': unknown event {event!r}; use one of {EVENTS}")
-    if not events:
-        raise ValidationError("retention 'from': name at least one event")
+    if not events or any(event not in EVENTS for event in events):
+        raise ValidationError(f"retention 'from': expected events from {EVENTS}, got {value!r}")
     return events

@@ -21,6 +21,8 @@ from config import Settings, load_settings
 from storage.clock import FixedClock
 from webapp.composition import Services, build_services, initialize
 
+pytest_plugins = ["tests.moto_server", "tests.webapp_fixtures"]
+
 PG_URL = os.environ.get("VERP_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

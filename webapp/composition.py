@@ -7,16 +7,22 @@ infrastructure.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from config import Settings
 from storage.audit import AuditLog
 from storage.blobs import BlobStore, LocalBlobStore, MemoryBlobStore
+from storage.checkpoints import CheckpointStore, LocalCheckpointStore
 from storage.clock import Clock, SystemClock
 from storage.db.engine import Database, make_engine
 from storage.keys import KeyProvider, LocalKeyFile, ensure_secret_file, read_secret_file
 from storage.migrate import upgrade_to_head
 from storage.vault import Vault
+
+if TYPE_CHECKING:
+    from ingest.jobs import JobQueue
 
 
 @dataclass
@@ -29,7 +35,16 @@ class Services:
     vault: Vault
     audit: AuditLog
 
+    @cached_property
+    def queue(self) -> JobQueue:
+        """The job queue (ingest.jobs), built on first use from ``settings.queue_url``."""
+        from ingest.jobs import JobQueue
+
+        return JobQueue(self)
+
     def close(self) -> None:
+        if "queue" in self.__dict__:
+            self.queue.close()
         self.db.dispose()
 
 
@@ -59,6 +74,21 @@ def build_key_provider(settings: Settings) -> KeyProvider:
         key_id=settings.kms_key_id,
         region=settings.aws_region,
         endpoint_url=settings.kms_endpoint_url,
+    )
+
+
+def build_checkpoint_store(settings: Settings) -> CheckpointStore:
+    """Where signed audit checkpoints go: files, or S3 objects under Object Lock."""
+    if settings.audit_checkpoint_url is None:
+        return LocalCheckpointStore(settings.audit_checkpoint_dir)
+    from storage.s3_checkpoints import S3CheckpointStore
+
+    return S3CheckpointStore.from_url(
+        settings.audit_checkpoint_url,
+        lock_days=settings.audit_checkpoint_lock_days,
+        lock_mode=settings.audit_checkpoint_lock_mode,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.aws_region,
     )
 
 
@@ -97,5 +127,10 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         blobs=blobs,
         keys=keys,
         vault=Vault(blobs=blobs, keys=keys, clock=clock, segment_size=settings.segment_size),
-        audit=AuditLog(read_secret_file(settings.audit_key_file), clock),
+        audit=AuditLog(
+            read_secret_file(settings.audit_key_file),
+            clock,
+            checkpoints=build_checkpoint_store(settings),
+            checkpoint_every=settings.audit_checkpoint_every,
+        ),
     )

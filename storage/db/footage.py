@@ -69,6 +69,11 @@ class Clip(Base):
     audio_codec: Mapped[str | None] = mapped_column(String(32), default=None)
     source_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
     media: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Processing claim (ingest.pipeline): the worker holding the clip and until when its
+    # lease runs; an expired lease means the worker died and another may take over.
+    claimed_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    claim_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Blob(Base):

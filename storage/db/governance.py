@@ -59,6 +59,12 @@ class Tombstone(Base):
     destroyed_at: Mapped[datetime]
     reason: Mapped[str] = mapped_column(String(200))
     destroyed_by: Mapped[str] = mapped_column(String(64))
+    # Purposes the consent had been withdrawn for when the clip was destroyed.
+    withdrawn_purposes: Mapped[list[str]] = mapped_column(default=list)
+    requested_at: Mapped[datetime | None] = mapped_column(default=None)
+    requested_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    key_destroyed_at: Mapped[datetime | None] = mapped_column(default=None)
+    method: Mapped[str] = mapped_column(String(64), default="crypto-shred")
     annotation_count: Mapped[int] = mapped_column(Integer, default=0)
     blob_count: Mapped[int] = mapped_column(Integer, default=0)
     audit_seq: Mapped[int | None] = mapped_column(BigInteger, default=None)

@@ -30,6 +30,10 @@ class Annotation(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     visibility: Mapped[str] = mapped_column(String(10), default="shared")  # draft | shared
     resolved: Mapped[bool] = mapped_column(Boolean, default=False)
+    resolved_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Bumped on every edit; callers pass the revision they read to detect lost updates.
+    revision: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -91,9 +95,11 @@ class Moment(Base):
     caption: Mapped[str] = mapped_column(Text, default="")
     position: Mapped[int] = mapped_column(Integer, default=0)
     blob_id: Mapped[str | None] = mapped_column(ForeignKey("blobs.id"), default=None)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|ready|failed
+    failure_reason: Mapped[str | None] = mapped_column(Text, default=None)
     created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class SignOff(Base):

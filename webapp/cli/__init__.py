@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import click
 
-from webapp.cli import accounts, setup
+from webapp.cli import accounts, clips, governance, keys, setup, worker
+from webapp.cli import annotations as annotations_cli
 from webapp.cli.common import run_cli
 
 
@@ -18,7 +19,7 @@ def cli() -> None:
     """
 
 
-for module in (setup, accounts):
+for module in (setup, accounts, keys, governance, annotations_cli, clips, worker):
     module.register(cli)
 
 

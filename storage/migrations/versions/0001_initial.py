@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 20:35:48.855216
+Create Date: 2026-11-21 20:48:01.654383
 
 """
 from typing import Sequence, Union
@@ -41,6 +41,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_audit_entries_site_id'), ['site_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_entries_target_id'), ['target_id'], unique=False)
 
+    op.create_table('login_attempts',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('at', storage.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_login_attempts'))
+    )
+    with op.batch_alter_table('login_attempts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_login_attempts_at'), ['at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_login_attempts_key'), ['key'], unique=False)
+
     op.create_table('sites',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('slug', sa.String(length=64), nullable=False),
@@ -62,6 +72,11 @@ def upgrade() -> None:
     sa.Column('destroyed_at', storage.db.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('reason', sa.String(length=200), nullable=False),
     sa.Column('destroyed_by', sa.String(length=64), nullable=False),
+    sa.Column('withdrawn_purposes', sa.JSON(), nullable=False),
+    sa.Column('requested_at', storage.db.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('requested_by', sa.String(length=64), nullable=True),
+    sa.Column('key_destroyed_at', storage.db.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('method', sa.String(length=64), nullable=False),
     sa.Column('annotation_count', sa.Integer(), nullable=False),
     sa.Column('blob_count', sa.Integer(), nullable=False),
     sa.Column('audit_seq', sa.BigInteger(), nullable=True),
@@ -112,6 +127,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_consents_family_code'), ['family_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_consents_site_id'), ['site_id'], unique=False)
 
+    op.create_table('totp_uses',
+    sa.Column('user_id', sa.String(length=36), nullable=False),
+    sa.Column('last_step', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_totp_uses_user_id_users')),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_totp_uses'))
+    )
     op.create_table('clips',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('site_id', sa.String(length=36), nullable=False),
@@ -140,6 +161,9 @@ def upgrade() -> None:
     sa.Column('audio_codec', sa.String(length=32), nullable=True),
     sa.Column('source_size', sa.BigInteger(), nullable=True),
     sa.Column('media', sa.JSON(), nullable=False),
+    sa.Column('claimed_by', sa.String(length=100), nullable=True),
+    sa.Column('claim_expires_at', storage.db.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['consent_id'], ['consents.id'], name=op.f('fk_clips_consent_id_consents')),
     sa.ForeignKeyConstraint(['site_id'], ['sites.id'], name=op.f('fk_clips_site_id_sites')),
     sa.ForeignKeyConstraint(['trainee_id'], ['users.id'], name=op.f('fk_clips_trainee_id_users')),
@@ -168,11 +192,15 @@ def upgrade() -> None:
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('visibility', sa.String(length=10), nullable=False),
     sa.Column('resolved', sa.Boolean(), nullable=False),
+    sa.Column('resolved_by', sa.String(length=36), nullable=True),
+    sa.Column('resolved_at', storage.db.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revision', sa.Integer(), nullable=False),
     sa.Column('created_at', storage.db.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', storage.db.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('deleted_at', storage.db.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['author_id'], ['users.id'], name=op.f('fk_annotations_author_id_users')),
     sa.ForeignKeyConstraint(['clip_id'], ['clips.id'], name=op.f('fk_annotations_clip_id_clips')),
+    sa.ForeignKeyConstraint(['resolved_by'], ['users.id'], name=op.f('fk_annotations_resolved_by_users')),
     sa.ForeignKeyConstraint(['site_id'], ['sites.id'], name=op.f('fk_annotations_site_id_sites')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_annotations'))
     )
@@ -316,8 +344,10 @@ def upgrade() -> None:
     sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('blob_id', sa.String(length=36), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('failure_reason', sa.Text(), nullable=True),
     sa.Column('created_by', sa.String(length=36), nullable=False),
     sa.Column('created_at', storage.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', storage.db.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['blob_id'], ['blobs.id'], name=op.f('fk_moments_blob_id_blobs')),
     sa.ForeignKeyConstraint(['clip_id'], ['clips.id'], name=op.f('fk_moments_clip_id_clips')),
     sa.ForeignKeyConstraint(['created_by'], ['users.id'], name=op.f('fk_moments_created_by_users')),
@@ -408,6 +438,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_clips_consent_id'))
 
     op.drop_table('clips')
+    op.drop_table('totp_uses')
     with op.batch_alter_table('consents', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consents_site_id'))
         batch_op.drop_index(batch_op.f('ix_consents_family_code'))
@@ -422,6 +453,11 @@ def downgrade() -> None:
 
     op.drop_table('tombstones')
     op.drop_table('sites')
+    with op.batch_alter_table('login_attempts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_login_attempts_key'))
+        batch_op.drop_index(batch_op.f('ix_login_attempts_at'))
+
+    op.drop_table('login_attempts')
     with op.batch_alter_table('audit_entries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_entries_target_id'))
         batch_op.drop_index(batch_op.f('ix_audit_entries_site_id'))

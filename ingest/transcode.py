@@ -1,0 +1,181 @@
+"""Transcode an accepted upload into the one rendition browsers play.
+
+The rendition is H.264 (high profile, yuv420p, square pixels, even dimensions, upright)
++ AAC stereo 48 kHz in MP4 with the index first (``+faststart``) so playback can start
+from the first Range request. It carries no metadata at all:
+
+* only the first video and first audio stream are mapped, so subtitle/timed-text
+  tracks (which phones use for GPS) and data tracks cannot follow;
+* ``-map_metadata -1`` / ``-map_chapters -1`` drop container and stream tags
+  (QuickTime location keys, ``©xyz``, ``loci``, make/model, creation time);
+* bitexact flags stop ffmpeg writing its own "Lavf"/"Lavc" identification and zero
+  the creation times; the stream ``encoder`` tag is blanked;
+* re-encoding drops any SEI user data the source bitstream carried, and the
+  ``filter_units`` bitstream filter drops the SEI x264 itself writes (its version and
+  full option string).
+
+Frame rate is made constant (``-fps_mode cfr``) at a rate derived from the source, so
+a frame's time in the rendition is its time in the original and annotations made on
+the rendition stay on the frames they describe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import ffmpeg
+
+from ingest import ffmpeg_tool
+from ingest.errors import TranscodeError
+from ingest.probe import MediaInfo, max_alloc_bytes
+
+#: Constant rates offered for variable-frame-rate or over-fast sources.
+STANDARD_RATES = tuple(Fraction(r) for r in (24, 25, 30, 50, 60))
+#: Keyframe every two seconds: reviewers step and jump around, and a browser seek
+#: decodes from the previous keyframe.
+KEYFRAME_SECONDS = 2
+
+# HDR (HLG/PQ, e.g. iPhone "HDR video") to SDR BT.709: linearise, tone-map, re-encode.
+# Without it a 10-bit HDR clip squeezed into yuv420p looks grey and washed out.
+_TONEMAP = (
+    "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,"
+    "tonemap=tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv"
+)
+# Square pixels and even dimensions (yuv420p needs them); autorotation, which ffmpeg
+# applies to the decoded frames before this chain, has already made the frame upright.
+_GEOMETRY = "scale=trunc(iw*sar/2)*2:trunc(ih/2)*2,setsar=1,format=yuv420p"
+
+
+def output_frame_rate(info: MediaInfo, max_frame_rate: int = 60) -> Fraction:
+    """Choose the rendition's constant frame rate.
+
+    A constant-rate source keeps its rate (30000/1001 stays 30000/1001) unless it is
+    above ``max_frame_rate``; then the highest standard rate dividing it evenly is used
+    (120 → 60, 100 → 50), so frames are dropped regularly. A variable-rate source gets
+    the smallest standard rate (24/25/30/50/60) at or above its typical rate (3 %
+    slack), so no motion is thinned out and timestamps are kept by duplicating frames.
+    """
+    cap = Fraction(max_frame_rate)
+    allowed = [r for r in STANDARD_RATES if r <= cap] or [cap]
+    if not info.variable_frame_rate:
+        if info.frame_rate <= cap:
+            return max(info.frame_rate, Fraction(1))
+        even = [r for r in allowed if (info.frame_rate / r).denominator == 1]
+        return (even or allowed)[-1]
+    floor = info.frame_rate * Fraction(97, 100)
+    return next((r for r in allowed if r >= floor), allowed[-1])
+
+
+def build_command(
+    src: Path,
+    dst: Path,
+    info: MediaInfo,
+    *,
+    preset: str = "veryfast",
+    crf: int = 23,
+    audio_bitrate: str = "128k",
+    max_frame_rate: int = 60,
+    tonemap: bool = True,
+) -> list[str]:
+    """Return the ffmpeg argument list for :func:`transcode` (executable first)."""
+    rate = output_frame_rate(info, max_frame_rate)
+    source = ffmpeg.input(
+        f"file:{src.resolve()}", f="mov", protocol_whitelist="file", enable_drefs=0
+    )
+    streams = [source[str(info.video_stream_index)]]
+    video_filter = _GEOMETRY
+    options: dict[str, object] = {
+        "c:v": "libx264",
+        "preset": preset,
+        "crf": crf,
+        "profile:v": "high",
+        "fps_mode": "cfr",
+        "r": f"{rate.numerator}/{rate.denominator}",
+        "g": max(1, round(rate * KEYFRAME_SECONDS)),
+        "bsf:v": "filter_units=remove_types=6",  # 6 = SEI: x264's banner lives there
+        "flags:v": "+bitexact",
+        "metadata:s:v:0": "encoder=",
+        "map_metadata": -1,
+        "map_chapters": -1,
+        "sn": None,
+        "dn": None,
+        "fflags": "+bitexact",
+        "movflags": "+faststart",
+        "f": "mp4",
+    }
+    if info.is_hdr and tonemap:
+        video_filter = f"{_TONEMAP},{_GEOMETRY}"
+        options |= {"color_primaries": "bt709", "color_trc": "bt709", "colorspace": "bt709"}
+    options["vf"] = video_filter
+    if info.audio_stream_index is not None:
+        streams.append(source[str(info.audio_stream_index)])
+        options |= {
+            "c:a": "aac",
+            "b:a": audio_bitrate,
+            "ac": 2,
+            "ar": 48000,
+            # Fill gaps and trim priming against the timestamps, so sound stays in sync
+            # with the picture over a long recording.
+            "af": "aresample=async=1:first_pts=0",
+            "flags:a": "+bitexact",
+            "metadata:s:a:0": "encoder=",
+        }
+    else:
+        options["an"] = None
+    limit = max_alloc_bytes(info.width, info.height)
+    out = (
+        ffmpeg.output(*streams, f"file:{dst.resolve()}", **options)
+        .global_args("-hide_banner", "-nostdin", "-loglevel", "error", "-max_alloc", str(limit))
+        .overwrite_output()
+    )
+    argv: list[str] = out.compile(cmd=ffmpeg_tool.ffmpeg_exe())
+    return argv
+
+
+def transcode(
+    src: Path,
+    dst: Path,
+    info: MediaInfo,
+    *,
+    preset: str = "veryfast",
+    crf: int = 23,
+    audio_bitrate: str = "128k",
+    max_frame_rate: int = 60,
+    progress: Callable[[float], None] | None = None,
+    timeout_s: float | None = None,
+) -> None:
+    """Write the browser rendition of ``src`` (already accepted by ``probe``) to ``dst``.
+
+    ``progress`` receives the fraction done (0.0 to 1.0, monotonic, 1.0 on success); if
+    it raises, ffmpeg is killed and the exception propagates. ``timeout_s`` defaults to
+    five minutes plus four times the clip's duration. ``dst`` is removed on failure.
+
+    Raises:
+        TranscodeError: ffmpeg failed (``transient`` tells the worker whether to retry);
+            ToolTimeout: it ran out of time; ToolMissing: no ffmpeg.
+    """
+    tonemap = info.is_hdr and ffmpeg_tool.has_filter("zscale")
+    argv = build_command(
+        src,
+        dst,
+        info,
+        preset=preset,
+        crf=crf,
+        audio_bitrate=audio_bitrate,
+        max_frame_rate=max_frame_rate,
+        tonemap=tonemap,
+    )
+    budget = timeout_s if timeout_s is not None else 300 + 4 * info.duration_ms / 1000
+    try:
+        result = ffmpeg_tool.run_with_progress(
+            argv, duration_ms=info.duration_ms, timeout_s=budget, progress=progress
+        )
+        if result.returncode != 0:
+            raise ffmpeg_tool.failure("transcode", result)
+        if not dst.is_file() or dst.stat().st_size == 0:
+            raise TranscodeError("transcode produced no output", stderr_tail=result.stderr[-2000:])
+    except BaseException:
+        dst.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,138 @@
+"""Private job workspaces: the only place plaintext footage ever touches a disk.
+
+Layout::
+
+    <settings.workspace_dir>/        mode 0700, created on first use
+        <label>-<random>/            mode 0700, one per running job
+            .lock                    flock()ed by the job's process while it runs
+            ...                      decrypted source, renditions, thumbnails
+
+A job's directory is removed when the job ends, whether it succeeded or failed. A
+worker that was killed (SIGKILL, OOM, power loss) cannot clean up, so every worker
+calls :func:`clean_stale` on start. The ``.lock`` file tells a stale directory from a
+live one: the kernel drops an ``flock`` when its process dies, so a directory whose
+lock can be taken belongs to nobody and is removed, while one held by another running
+worker on the same machine is left alone.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+import stat
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ingest.errors import IngestError
+
+LOCK_NAME = ".lock"
+_LABEL = re.compile(r"^[a-z0-9-]{1,40}$")
+_UNLOCKED_GRACE_S = 60.0
+
+
+class WorkspaceError(IngestError):
+    """The workspace root is unusable (wrong owner or mode, not a directory, I/O error)."""
+
+
+def ensure_root(root: Path) -> Path:
+    """Create the workspace root with mode 0700, or tighten an existing one to 0700.
+
+    Raises:
+        WorkspaceError: the path exists but is not a directory owned by this user.
+    """
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        info = root.lstat()
+        if not stat.S_ISDIR(info.st_mode):
+            raise WorkspaceError(f"workspace {root} is not a directory")
+        if info.st_uid != os.getuid():
+            raise WorkspaceError(f"workspace {root} belongs to another user")
+        if stat.S_IMODE(info.st_mode) != 0o700:
+            os.chmod(root, 0o700)
+    except OSError as exc:
+        raise WorkspaceError(f"workspace {root} is unusable: {exc.strerror}") from exc
+    return root
+
+
+@contextmanager
+def job_workspace(root: Path, label: str) -> Iterator[Path]:
+    """A fresh 0700 directory for one job, removed with its contents when the block ends.
+
+    ``label`` (lowercase letters, digits, dashes) names the kind of job, e.g. ``clip``;
+    it never carries ids or names. Raises WorkspaceError if the directory cannot be made.
+    """
+    if not _LABEL.match(label):
+        raise ValueError(f"invalid workspace label {label!r}")
+    ensure_root(root)
+    try:
+        # mkdtemp creates the directory with mode 0700 and an unguessable name.
+        path = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=root))
+        lock_fd = os.open(path / LOCK_NAME, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise WorkspaceError(f"cannot create a job workspace: {exc.strerror}") from exc
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield path
+    finally:
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+        finally:
+            os.close(lock_fd)
+
+
+def private_file(path: Path) -> int:
+    """Open a new file for writing with mode 0600 (fails if it exists); returns the fd."""
+    return os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+
+
+def clean_stale(root: Path) -> list[str]:
+    """Remove every job directory under ``root`` whose owning process is gone.
+
+    Called by each worker before it takes jobs. Returns the names it removed (directory
+    names only: they carry no ids). Directories of live jobs (lock held) are kept.
+
+    Raises:
+        WorkspaceError: the root is unusable.
+    """
+    ensure_root(root)
+    removed: list[str] = []
+    for entry in sorted(root.iterdir()):
+        if entry.is_symlink() or not entry.is_dir():
+            # Nothing but job directories belongs here; a stray file may be plaintext.
+            entry.unlink(missing_ok=True)
+            removed.append(entry.name)
+            continue
+        if _held_by_live_job(entry):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry.name)
+    return removed
+
+
+def _held_by_live_job(path: Path) -> bool:
+    try:
+        fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        # Either a job that is between mkdtemp() and taking its lock (moments ago), or
+        # one killed in that gap: only the age tells them apart.
+        try:
+            return time.time() - path.stat().st_mtime < _UNLOCKED_GRACE_S
+        except FileNotFoundError:
+            return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the lock we may just have taken
+    return False
+
+
+def is_empty(root: Path) -> bool:
+    """Whether no job directory (live or stale) exists under ``root``."""
+    return not root.exists() or not any(root.iterdir())

@@ -1,0 +1,130 @@
+"""Who may see and change what in a clip's review.
+
+The rules (they match webapp.authz's clip scope, so a page and its data agree):
+
+* Everyone is confined to their own site; another site's clip is NotFound.
+* Reviewers are facilitators and supervisors. A supervisor reviews every clip of the
+  site; a facilitator reviews the clips they uploaded and the footage in which they are
+  the filmed trainee (``Clip.trainee_id``) — so a supervisor's shared comments on a
+  trainee's group session are visible to that trainee. DPOs and admins never read
+  annotations (they describe the footage): PermissionDenied.
+* Each use must be covered by the clip's consent (``storage.purposes``): a facilitator
+  on a home visit works under *family-review*, everything else under *supervision*.
+* A ``draft`` annotation is visible only to its author; ``shared`` ones to every
+  reviewer of the clip. Only the author edits or deletes an annotation or reply.
+* System actors (the CLI) read shared annotations of any site and write nothing.
+* A signed-off review is locked (``Clip.signed_off_at``): writes raise Locked.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from review.errors import Locked, NotFound, PermissionDenied, ValidationError
+from storage import errors as storage_errors
+from storage.audit import Actor
+from storage.db.footage import Clip
+from storage.db.review import Annotation
+from storage.db.tenancy import Site
+from storage.purposes import default_purpose, require_clip_purpose
+
+REVIEWER_ROLES = ("facilitator", "supervisor")
+
+
+def is_system(actor: Actor) -> bool:
+    return actor.role == "system"
+
+
+def can_review(actor: Actor, clip: Clip) -> bool:
+    """Whether ``actor`` may read the clip's shared review (same-site check included)."""
+    if is_system(actor):
+        return actor.site_id is None or actor.site_id == clip.site_id
+    if actor.site_id != clip.site_id or actor.role not in REVIEWER_ROLES:
+        return False
+    if actor.role == "supervisor":
+        return True
+    return actor.id in (clip.uploaded_by, clip.trainee_id)
+
+
+def can_see(actor: Actor, clip: Clip, annotation: Annotation) -> bool:
+    """Whether ``actor`` may read this (not deleted) annotation of ``clip``."""
+    if annotation.deleted_at is not None or annotation.clip_id != clip.id:
+        return False
+    if not can_review(actor, clip):
+        return False
+    return annotation.visibility == "shared" or annotation.author_id == actor.id
+
+
+def load_clip(
+    session: Session,
+    actor: Actor,
+    clip_id: str,
+    *,
+    write: bool = False,
+    purpose: str | None = None,
+) -> Clip:
+    """The clip, if ``actor`` may review it; with ``write=True`` also lock its row.
+
+    Locking the row (PostgreSQL ``FOR UPDATE``) serialises writers of one clip, so a
+    sign-off and a late edit, or two moments racing for the last slot, cannot both win.
+    Raises NotFound (missing, other site, destroyed), PermissionDenied (not a reviewer,
+    or a system actor writing), ConsentError via storage when the consent does not cover
+    the purpose (``purpose`` or the role's default).
+    """
+    clip = session.get(Clip, clip_id, with_for_update=write) if clip_id else None
+    if clip is None or (actor.site_id is not None and clip.site_id != actor.site_id):
+        raise NotFound(f"no clip {clip_id}")
+    if clip.status == "destroyed" or clip.destroy_requested_at is not None:
+        raise NotFound(f"no clip {clip_id}")
+    if write and is_system(actor):
+        raise PermissionDenied("system actors do not write annotations")
+    if not can_review(actor, clip):
+        raise PermissionDenied("you are not a reviewer of this clip")
+    if not is_system(actor) or purpose is not None:
+        chosen = purpose or default_purpose(clip.kind, actor.role)
+        try:
+            require_clip_purpose(session, clip, chosen)
+        except storage_errors.NotFound:
+            raise NotFound(f"no clip {clip_id}") from None
+    return clip
+
+
+def require_reviewable(clip: Clip) -> int:
+    """The clip's duration in ms if it is processed and can be annotated.
+
+    Raises ValidationError for a clip that is not ``ready`` or has no duration.
+    """
+    if clip.status != "ready" or not clip.duration_ms or clip.duration_ms <= 0:
+        raise ValidationError("the clip is not ready for review yet")
+    return clip.duration_ms
+
+
+def require_unlocked(clip: Clip) -> None:
+    """Raise Locked once the clip's review has been signed off."""
+    if clip.signed_off_at is not None:
+        raise Locked("this review was signed off and can no longer be changed")
+
+
+def load_annotation(
+    session: Session, actor: Actor, annotation_id: str, *, write: bool = False
+) -> tuple[Annotation, Clip]:
+    """An annotation ``actor`` may see, with its clip.
+
+    Raises NotFound when it does not exist, is deleted, or is hidden (someone else's
+    draft, another site); otherwise as :func:`load_clip`.
+    """
+    annotation = session.get(Annotation, annotation_id) if annotation_id else None
+    if annotation is None or (actor.site_id is not None and annotation.site_id != actor.site_id):
+        raise NotFound(f"no annotation {annotation_id}")
+    clip = load_clip(session, actor, annotation.clip_id, write=write)
+    if not can_see(actor, clip, annotation):
+        raise NotFound(f"no annotation {annotation_id}")
+    return annotation, clip
+
+
+def site_slug(session: Session, site_id: str) -> str:
+    """The slug of a site (taxonomy overrides are chosen by slug)."""
+    site = session.get(Site, site_id)
+    if site is None:
+        raise NotFound(f"no site {site_id}")
+    return site.slug

@@ -1,0 +1,85 @@
+"""Where every clip stands against its retention: the numbers behind ``verp retention status``.
+
+Each clip is in exactly one state, checked in this order:
+
+``destroyed`` (a tombstone), ``destroying`` (destruction begun, not finished — a sweep will
+finish it), ``held`` (an active legal hold), ``unscheduled`` (no ``delete_after`` yet: the
+next sweep computes one), ``overdue`` (past ``delete_after``; the next sweep destroys it),
+``due-7d`` (within 7 days), ``due-30d`` (within 8-30 days), ``active`` (later).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from storage.db.footage import Clip
+from storage.db.governance import Tombstone
+from storage.db.tenancy import Site
+from storage.holds import held_clip_ids
+
+STATES = (
+    "active",
+    "due-30d",
+    "due-7d",
+    "overdue",
+    "held",
+    "unscheduled",
+    "destroying",
+    "destroyed",
+)
+
+
+def clip_state(clip: Clip, held: bool, now: datetime) -> str:
+    """The retention state of a clip that is not destroyed (see the module docstring)."""
+    if clip.status == "destroyed":
+        return "destroyed"
+    if clip.destroy_requested_at is not None:
+        return "destroying"
+    if held:
+        return "held"
+    if clip.delete_after is None:
+        return "unscheduled"
+    if clip.delete_after <= now:
+        return "overdue"
+    if clip.delete_after <= now + timedelta(days=7):
+        return "due-7d"
+    if clip.delete_after <= now + timedelta(days=30):
+        return "due-30d"
+    return "active"
+
+
+def retention_status(
+    session: Session, now: datetime, site_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Counts per (site, kind) and state, as rows ``{site, kind, <state>: n, ..., total}``.
+
+    One site when ``site_id`` is given, else every site. Reads only; changes nothing.
+    """
+    slugs = {site_id: slug for site_id, slug in session.execute(select(Site.id, Site.slug))}
+    counts: dict[tuple[str, str], Counter[str]] = {}
+    held = held_clip_ids(session, site_id)
+    live = select(Clip).where(Clip.status != "destroyed")
+    if site_id is not None:
+        live = live.where(Clip.site_id == site_id)
+    for clip in session.scalars(live.execution_options(yield_per=500)):
+        key = (slugs.get(clip.site_id, clip.site_id), clip.kind)
+        counts.setdefault(key, Counter())[clip_state(clip, clip.id in held, now)] += 1
+    dead = select(Tombstone.site_id, Tombstone.kind, func.count()).group_by(
+        Tombstone.site_id, Tombstone.kind
+    )
+    if site_id is not None:
+        dead = dead.where(Tombstone.site_id == site_id)
+    for tomb_site, kind, n in session.execute(dead):
+        counts.setdefault((slugs.get(tomb_site, tomb_site), kind), Counter())["destroyed"] += n
+    rows = []
+    for (slug, kind), counter in sorted(counts.items()):
+        row: dict[str, Any] = {"site": slug, "kind": kind}
+        row.update({state: counter.get(state, 0) for state in STATES})
+        row["total"] = sum(counter.values())
+        rows.append(row)
+    return rows

@@ -1,0 +1,38 @@
+"""Row locks for read-check-write steps that two processes may run at once.
+
+PostgreSQL: ``SELECT ... FOR UPDATE``. SQLite has no row locks; a no-op ``UPDATE`` takes
+the database write lock first, so the check that follows reads current data and no other
+writer can slip in before this transaction commits.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from storage.db.base import Base
+from storage.db.footage import Clip, Consent
+
+M = TypeVar("M", bound=Base)
+
+
+def lock_row(session: Session, model: type[M], row_id: str) -> M | None:
+    """The row of ``model`` with primary key ``id``, locked until the transaction ends."""
+    if session.get_bind().dialect.name == "sqlite":
+        table = Base.metadata.tables[model.__tablename__]
+        session.execute(update(table).where(table.c.id == row_id).values(id=table.c.id))
+        return session.get(model, row_id, populate_existing=True)
+    query = select(model).where(model.id == row_id).with_for_update()  # type: ignore[attr-defined]
+    return session.scalar(query.execution_options(populate_existing=True))
+
+
+def lock_clip(session: Session, clip_id: str) -> Clip | None:
+    """The clip row, locked (None if it does not exist)."""
+    return lock_row(session, Clip, clip_id)
+
+
+def lock_consent(session: Session, consent_id: str) -> Consent | None:
+    """The consent row, locked (None if it does not exist)."""
+    return lock_row(session, Consent, consent_id)

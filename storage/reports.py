@@ -1,0 +1,253 @@
+"""The DPO retention report of one site: clips, tombstones and destruction certificates.
+
+Built from metadata only (no footage is read). Rendered as CSV (one row per clip or
+destroyed clip, a ``record`` column telling which) or as a self-contained HTML page in
+which every value is HTML-escaped. Each destruction certificate names the audit entry that
+records the destruction and its chain hash, and says whether that entry is still in the
+log unchanged and whether the whole chain verified when the report was made.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+from dataclasses import dataclass, field
+from datetime import datetime
+from string import Template
+from typing import Any, TextIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.audit_verify import VerifyResult
+from storage.db.footage import Clip, Consent
+from storage.db.governance import AuditEntry, LegalHold, Tombstone
+from storage.db.tenancy import Site
+from storage.errors import ValidationError
+from storage.governance_status import clip_state
+
+FORMATS = ("csv", "html")
+CSV_COLUMNS = (
+    "record",
+    "clip_id",
+    "kind",
+    "family_code",
+    "consent_id",
+    "form_reference",
+    "purposes",
+    "withdrawn_purposes",
+    "created_at",
+    "delete_after",
+    "hold",
+    "state",
+    "destroyed_at",
+    "reason",
+    "requested_by",
+    "destroyed_by",
+    "method",
+    "annotations",
+    "blobs",
+    "audit_seq",
+    "audit_hash",
+    "audit_entry_intact",
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass
+class RetentionReport:
+    site_slug: str
+    generated_at: datetime
+    chain_ok: bool
+    chain_problem: str | None
+    clips: list[dict[str, Any]] = field(default_factory=list)
+    destroyed: list[dict[str, Any]] = field(default_factory=list)
+
+
+def build_report(
+    session: Session, site_id: str, now: datetime, verified: VerifyResult
+) -> RetentionReport:
+    """Collect the report of ``site_id`` (reads only). ``verified`` is a fresh chain check."""
+    site = session.get(Site, site_id)
+    if site is None:
+        raise ValidationError(f"no site {site_id}")
+    report = RetentionReport(site.slug, now, verified.ok, verified.problem)
+    holds: dict[str, list[LegalHold]] = {}
+    active = select(LegalHold).where(LegalHold.site_id == site_id, LegalHold.lifted_at.is_(None))
+    for hold in session.scalars(active):
+        holds.setdefault(hold.clip_id, []).append(hold)
+    consents = {c.id: c for c in session.scalars(select(Consent).where(Consent.site_id == site_id))}
+    live = select(Clip).where(Clip.site_id == site_id, Clip.status != "destroyed")
+    for clip in session.scalars(live.order_by(Clip.created_at, Clip.id)):
+        consent = consents.get(clip.consent_id)
+        report.clips.append(
+            {
+                "record": "clip",
+                "clip_id": clip.id,
+                "kind": clip.kind,
+                "family_code": clip.family_code,
+                "consent_id": clip.consent_id,
+                "form_reference": consent.form_reference if consent else "",
+                "purposes": list(consent.purposes) if consent else [],
+                "withdrawn_purposes": list(consent.withdrawn_purposes) if consent else [],
+                "created_at": clip.created_at,
+                "delete_after": clip.delete_after,
+                "hold": "; ".join(
+                    f"{h.id} since {h.placed_at:%Y-%m-%d} by {h.placed_by}: {h.reason}"
+                    for h in holds.get(clip.id, [])
+                ),
+                "state": clip_state(clip, clip.id in holds, now),
+            }
+        )
+    tombs = select(Tombstone).where(Tombstone.site_id == site_id)
+    for tomb in session.scalars(tombs.order_by(Tombstone.destroyed_at, Tombstone.clip_id)):
+        entry = session.get(AuditEntry, tomb.audit_seq) if tomb.audit_seq else None
+        intact = (
+            entry is not None
+            and entry.hash == tomb.audit_hash
+            and entry.action == "clip.destroy"
+            and entry.target_id == tomb.clip_id
+        )
+        report.destroyed.append(
+            {
+                "record": "destroyed",
+                "clip_id": tomb.clip_id,
+                "kind": tomb.kind,
+                "family_code": tomb.family_code,
+                "consent_id": tomb.consent_id,
+                "form_reference": tomb.form_reference,
+                "purposes": list(tomb.purposes),
+                "withdrawn_purposes": list(tomb.withdrawn_purposes),
+                "created_at": tomb.clip_created_at,
+                "delete_after": tomb.delete_after,
+                "hold": "",
+                "state": "destroyed",
+                "destroyed_at": tomb.destroyed_at,
+                "reason": tomb.reason,
+                "requested_at": tomb.requested_at,
+                "requested_by": tomb.requested_by,
+                "destroyed_by": tomb.destroyed_by,
+                "key_destroyed_at": tomb.key_destroyed_at,
+                "method": tomb.method,
+                "annotations": tomb.annotation_count,
+                "blobs": tomb.blob_count,
+                "audit_seq": tomb.audit_seq,
+                "audit_hash": tomb.audit_hash,
+                "audit_entry_intact": intact,
+            }
+        )
+    return report
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def render_csv(report: RetentionReport, out: TextIO) -> None:
+    """Write the report as CSV; formula-like cells are prefixed with an apostrophe."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in [*report.clips, *report.destroyed]:
+        cells = [_text(row.get(column)) for column in CSV_COLUMNS]
+        writer.writerow(["'" + c if c.startswith(_FORMULA_START) else c for c in cells])
+
+
+_PAGE = Template("""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Retention report: $site</title>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}
+td,th{border:1px solid #999;padding:.25em .5em;text-align:left;vertical-align:top}
+.cert{border:2px solid #333;padding:1em;margin:1em 0;page-break-inside:avoid}
+.bad{color:#a00;font-weight:bold}code{word-break:break-all}</style></head>
+<body><h1>Retention report: $site</h1>
+<p>Generated $generated. Audit chain: $chain</p>
+<h2>Footage held ($clip_count)</h2>
+<table><tr>$clip_head</tr>
+$clip_rows</table>
+<h2>Destroyed footage ($dead_count)</h2>
+<table><tr>$dead_head</tr>
+$dead_rows</table>
+<h2>Destruction certificates</h2>
+$certificates
+</body></html>
+""")
+
+_CLIP_COLUMNS = (
+    "clip_id", "kind", "family_code", "consent_id", "form_reference", "purposes",
+    "withdrawn_purposes", "created_at", "delete_after", "hold", "state",
+)  # fmt: skip
+_DEAD_COLUMNS = (
+    "clip_id", "kind", "consent_id", "form_reference", "purposes", "delete_after",
+    "destroyed_at", "reason",
+)  # fmt: skip
+
+_CERT = Template("""<div class="cert">
+<h3>Certificate of destruction: clip <code>$clip_id</code></h3>
+<p><b>What:</b> a $kind clip of family $family_code, recorded $created_at, held under consent
+<code>$consent_id</code> (form $form_reference; purposes: $purposes; withdrawn: $withdrawn).</p>
+<p><b>When:</b> destruction requested $requested_at by $requested_by; data key destroyed
+$key_destroyed_at; completed $destroyed_at by $destroyed_by.</p>
+<p><b>Why:</b> $reason (due $delete_after).</p>
+<p><b>How:</b> $method: the clip's wrapped data key was destroyed, so every copy of its
+encrypted blobs, including backups of the blob store, can no longer be decrypted; then
+its $blobs encrypted blob(s) were deleted and its $annotations annotation(s) removed.</p>
+<p><b>Audit record:</b> entry #$audit_seq, chain hash <code>$audit_hash</code>.
+Entry present and unchanged: $intact.</p></div>
+""")
+
+
+def render_html(report: RetentionReport) -> str:
+    """The report as one HTML page; every value is escaped."""
+    esc = _escaped
+    chain = (
+        "verified"
+        if report.chain_ok
+        else f'<span class="bad">FAILED: {esc(report.chain_problem)}</span>'
+    )
+    certificates = "".join(
+        _CERT.substitute(
+            {key: esc(row.get(key)) for key in row}
+            | {
+                "withdrawn": esc(row["withdrawn_purposes"]) or "none",
+                "intact": "yes"
+                if row["audit_entry_intact"]
+                else '<span class="bad">NO: the audit entry is missing or altered</span>',
+            }
+        )
+        for row in report.destroyed
+    )
+    return _PAGE.substitute(
+        site=esc(report.site_slug),
+        generated=esc(report.generated_at),
+        chain=chain,
+        clip_count=len(report.clips),
+        clip_head=_head(_CLIP_COLUMNS),
+        clip_rows=_rows(report.clips, _CLIP_COLUMNS),
+        dead_count=len(report.destroyed),
+        dead_head=_head(_DEAD_COLUMNS),
+        dead_rows=_rows(report.destroyed, _DEAD_COLUMNS),
+        certificates=certificates or "<p>None.</p>",
+    )
+
+
+def _escaped(value: Any) -> str:
+    return html.escape(_text(value), quote=True)
+
+
+def _head(columns: tuple[str, ...]) -> str:
+    return "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in columns)
+
+
+def _rows(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+    return "\n".join(
+        "<tr>" + "".join(f"<td>{_escaped(row.get(c))}</td>" for c in columns) + "</tr>"
+        for row in rows
+    )

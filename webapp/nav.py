@@ -1,0 +1,76 @@
+"""The navigation bar: one entry per area, shown only to the roles that may use it.
+
+Extension point: append a :class:`NavItem` to :data:`NAV` for a new area. Entries whose
+endpoint is not registered in the app are skipped, so the list may name areas that a
+deployment leaves out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app, request, url_for
+
+from webapp.context import CurrentUser
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    endpoint: str
+    roles: tuple[str, ...]
+    #: Blueprint names under which this entry shows as the current page.
+    sections: tuple[str, ...] = ()
+
+
+NAV: list[NavItem] = [
+    NavItem("Clips", "library.index", ("facilitator", "supervisor", "dpo", "admin"), ("library",)),
+    NavItem("Upload", "upload.consent", ("facilitator", "supervisor"), ("upload",)),
+    NavItem("Data protection", "dpo.index", ("dpo", "admin"), ("dpo", "dpo_audit")),
+    NavItem("Users", "admin.users", ("admin",), ("admin",)),
+]
+
+
+@dataclass(frozen=True)
+class NavLink:
+    label: str
+    url: str
+    current: bool
+
+
+def nav_for(user: CurrentUser | None) -> list[NavLink]:
+    """The links ``user`` sees, in order; empty for anonymous users and during TOTP setup."""
+    if user is None or user.must_enrol:
+        return []
+    endpoints = current_app.view_functions
+    section = request.blueprint or ""
+    return [
+        NavLink(item.label, url_for(item.endpoint), section in item.sections)
+        for item in NAV
+        if user.role in item.roles and item.endpoint in endpoints
+    ]
+
+
+@dataclass(frozen=True)
+class ClipAction:
+    """A button on a clip's page leading to another area (e.g. the player)."""
+
+    label: str
+    endpoint: str  # takes a ``clip_id`` argument
+    roles: tuple[str, ...]
+    #: Clip states in which the action makes sense.
+    states: tuple[str, ...] = ("ready",)
+
+
+#: Extension point: the player, moments and supervision areas add their entry here.
+CLIP_ACTIONS: list[ClipAction] = []
+
+
+def clip_actions_for(user: CurrentUser, clip_id: str, status: str) -> list[NavLink]:
+    """The clip-page buttons ``user`` may use for a clip in ``status``."""
+    endpoints = current_app.view_functions
+    return [
+        NavLink(action.label, url_for(action.endpoint, clip_id=clip_id), False)
+        for action in CLIP_ACTIONS
+        if user.role in action.roles and status in action.states and action.endpoint in endpoints
+    ]

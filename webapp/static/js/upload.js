@@ -1,0 +1,146 @@
+/* The upload page: send the chosen or recorded video with VerpTus, then follow processing. */
+(function () {
+  "use strict";
+
+  var CHUNK = 5 * 1024 * 1024;
+  var POLL_MS = 2000;
+
+  function formatBytes(n) {
+    if (n >= 1024 * 1024 * 1024) { return (n / (1024 * 1024 * 1024)).toFixed(1) + " GB"; }
+    if (n >= 1024 * 1024) { return (n / (1024 * 1024)).toFixed(1) + " MB"; }
+    return Math.max(1, Math.round(n / 1024)) + " KB";
+  }
+
+  function init(root) {
+    var parts = {};
+    root.querySelectorAll("[data-part]").forEach(function (el) { parts[el.getAttribute("data-part")] = el; });
+    var fields = {};
+    root.querySelectorAll("[data-field]").forEach(function (el) { fields[el.getAttribute("data-field")] = el; });
+    var maxBytes = parseInt(root.getAttribute("data-max-bytes"), 10);
+    var lastAnnounced = -1;
+    var current = null;
+
+    function show(name) {
+      Object.keys(parts).forEach(function (key) { parts[key].hidden = key !== name; });
+      root.setAttribute("data-state", name);
+    }
+
+    function setBar(percent) {
+      fields.bar.value = percent;
+      fields.bar.textContent = percent + "%";
+    }
+
+    function say(text) {
+      fields.message.textContent = text;
+    }
+
+    function fail(text) {
+      if (current) { current.abort(); }
+      fields["failed-message"].textContent = text;
+      show("failed");
+      fields["failed-message"].setAttribute("tabindex", "-1");
+      fields["failed-message"].focus();
+    }
+
+    function poll() {
+      window.verp.api(root.getAttribute("data-status-url")).then(function (response) {
+        if (response.status === 401) {
+          fail("You were signed out. Sign in again and open the clip from the clip list.");
+          return null;
+        }
+        if (!response.ok) { throw new Error("status " + response.status); }
+        return response.json();
+      }).then(function (clip) {
+        if (!clip) { return; }
+        if (clip.status === "ready") {
+          setBar(100);
+          fields["done-message"].textContent = "The video is uploaded, processed and ready.";
+          show("done");
+          return;
+        }
+        if (clip.status === "failed" || clip.status === "destroyed") {
+          fail(clip.failure_reason || "The video could not be processed. Please upload it again.");
+          return;
+        }
+        fields.title.textContent = clip.status === "processing" ? "Processing the video" : "Waiting to be processed";
+        fields["keep-open"].textContent = "The upload is complete and safe. You can leave this page; the clip appears in the clip list when ready.";
+        setBar(clip.progress || 0);
+        fields.figures.textContent = clip.status === "processing" ? (clip.progress || 0) + "%" : "";
+        say(clip.status === "processing" ? "Processing: " + (clip.progress || 0) + "%" : "Upload complete. Waiting for processing to start.");
+        window.setTimeout(poll, POLL_MS);
+      }).catch(function () {
+        say("Checking progress again shortly…");
+        window.setTimeout(poll, POLL_MS * 3);
+      });
+    }
+
+    function startUpload(file) {
+      if (!file) { return; }
+      if (file.size === 0) { fail("The chosen file is empty. Please record or choose the video again."); return; }
+      if (maxBytes && file.size > maxBytes) {
+        fail("This video is " + formatBytes(file.size) + "; the largest accepted is " + formatBytes(maxBytes) + ".");
+        return;
+      }
+      show("progress");
+      fields.title.textContent = "Uploading";
+      say("Starting the upload…");
+      current = new window.VerpTus.Upload(file, {
+        endpoint: root.getAttribute("data-endpoint"),
+        chunkSize: CHUNK,
+        metadata: { clip: root.getAttribute("data-clip-id"), filetype: file.type || "" },
+        headers: function () { return { "X-CSRFToken": window.verp.csrfToken() }; },
+        onProgress: function (sent, total) {
+          var percent = total ? Math.floor((sent / total) * 100) : 0;
+          setBar(percent);
+          fields.figures.textContent = formatBytes(sent) + " of " + formatBytes(total) + " (" + percent + "%)";
+          /* announce every 25% rather than every byte */
+          var milestone = Math.floor(percent / 25);
+          if (milestone !== lastAnnounced) {
+            lastAnnounced = milestone;
+            say("Uploading: " + percent + "%");
+          }
+        },
+        onRetry: function (delay, reason) {
+          say("The connection dropped. Trying again in " + Math.round(delay / 1000) + " seconds. Keep this page open.");
+        },
+        onSuccess: function () {
+          fields.title.textContent = "Processing the video";
+          say("Upload complete. Processing the video…");
+          setBar(0);
+          fields.figures.textContent = "";
+          poll();
+        },
+        onError: function (error) {
+          if (error.status === 401) {
+            fail("You were signed out. Sign in again, come back to this upload and choose the same video: it carries on where it stopped.");
+          } else if (error.status === 413) {
+            fail("This video is too large to upload.");
+          } else {
+            var message = "";
+            try { message = JSON.parse(error.body).error.message; } catch (e) { message = ""; }
+            fail(message || "The upload could not be completed. Please try again.");
+          }
+        }
+      });
+      current.start();
+    }
+
+    root.querySelectorAll("[data-file-input]").forEach(function (input) {
+      input.addEventListener("change", function () {
+        startUpload(input.files && input.files[0]);
+      });
+    });
+
+    if (root.getAttribute("data-state") === "processing") {
+      show("progress");
+      poll();
+    } else {
+      show("choose");
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var root = document.getElementById("uploader");
+    if (root) { init(root); }
+  });
+})();

@@ -1,0 +1,143 @@
+"""Managing a site's user accounts: roles, deactivation, second factors, sessions, passwords.
+
+Service functions (no Flask): each takes a unit of work, the audit log and the acting
+user, changes one thing, audits it (ids and roles only) and raises ValidationError —
+changing nothing — for bad input, NotFound for a user of another site.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from storage.accounts import MIN_PASSWORD, check_password, hash_password
+from storage.audit import Actor, AuditLog
+from storage.db.tenancy import ROLES, User
+from storage.errors import NotFound, ValidationError
+
+
+def site_users(db: Session, site_id: str) -> list[User]:
+    """Every account of a site, active first, then by email."""
+    query = select(User).where(User.site_id == site_id).order_by(User.active.desc(), User.email)
+    return list(db.scalars(query))
+
+
+def _user(db: Session, site_id: str, user_id: str) -> User:
+    user = db.get(User, user_id)
+    if user is None or user.site_id != site_id:
+        raise NotFound(f"user {user_id}")
+    return user
+
+
+def _active_admins(db: Session, site_id: str) -> int:
+    query = select(func.count(User.id)).where(
+        User.site_id == site_id, User.role == "admin", User.active.is_(True)
+    )
+    return db.scalar(query) or 0
+
+
+def _guard_last_admin(db: Session, user: User, actor: Actor) -> None:
+    if user.id == actor.id:
+        raise ValidationError("You cannot change your own role or deactivate yourself.")
+    if user.role == "admin" and user.active and _active_admins(db, user.site_id) <= 1:
+        raise ValidationError("A site needs at least one active admin.")
+
+
+def _audit(
+    db: Session, audit: AuditLog, actor: Actor, action: str, user: User, **details: object
+) -> None:
+    audit.append(
+        db,
+        actor,
+        action,
+        target_type="user",
+        target_id=user.id,
+        site_id=user.site_id,
+        details=details,
+    )
+
+
+def change_role(
+    db: Session, audit: AuditLog, actor: Actor, site_id: str, user_id: str, role: str
+) -> User:
+    """Give a user another role; their sessions end (privileges change at once)."""
+    if role not in ROLES:
+        raise ValidationError(f"Choose a role: {', '.join(ROLES)}.")
+    user = _user(db, site_id, user_id)
+    if user.role == role:
+        return user
+    _guard_last_admin(db, user, actor)
+    old = user.role
+    user.role = role
+    user.session_epoch += 1
+    _audit(db, audit, actor, "user.role", user, old=old, new=role)
+    return user
+
+
+def set_active(
+    db: Session, audit: AuditLog, actor: Actor, site_id: str, user_id: str, active: bool
+) -> User:
+    """Deactivate (sessions end, login refused) or reactivate an account."""
+    user = _user(db, site_id, user_id)
+    if user.active == active:
+        return user
+    if not active:
+        _guard_last_admin(db, user, actor)
+        user.session_epoch += 1
+    user.active = active
+    _audit(db, audit, actor, "user.activate" if active else "user.deactivate", user)
+    return user
+
+
+def reset_totp(db: Session, audit: AuditLog, actor: Actor, site_id: str, user_id: str) -> User:
+    """Remove a user's second factor (lost phone); they enrol again at next login."""
+    user = _user(db, site_id, user_id)
+    user.totp_secret = None
+    user.session_epoch += 1
+    _audit(db, audit, actor, "user.totp_reset", user)
+    return user
+
+
+def log_out_everywhere(
+    db: Session, audit: AuditLog, actor: Actor, site_id: str, user_id: str
+) -> User:
+    """End every session of a user, in every browser and worker."""
+    user = _user(db, site_id, user_id)
+    user.session_epoch += 1
+    _audit(db, audit, actor, "user.logout_everywhere", user)
+    return user
+
+
+def enable_totp(
+    db: Session, audit: AuditLog, actor: Actor, site_id: str, user_id: str, secret: str
+) -> User:
+    """Store a confirmed TOTP secret for a user (after they typed a valid code)."""
+    user = _user(db, site_id, user_id)
+    user.totp_secret = secret
+    _audit(db, audit, actor, "user.totp_enrol", user)
+    return user
+
+
+def change_password(
+    db: Session,
+    audit: AuditLog,
+    actor: Actor,
+    site_id: str,
+    user_id: str,
+    current: str,
+    new: str,
+    confirm: str,
+) -> User:
+    """Change one's own password; other sessions end. ValidationError for a wrong
+    current password, a mismatch or a too-short new password."""
+    user = _user(db, site_id, user_id)
+    if not check_password(user.password_hash, current):
+        raise ValidationError("Your current password is not right.")
+    if new != confirm:
+        raise ValidationError("The two new passwords are not the same.")
+    if len(new) < MIN_PASSWORD:
+        raise ValidationError(f"Choose a password of at least {MIN_PASSWORD} characters.")
+    user.password_hash = hash_password(new)
+    user.session_epoch += 1
+    _audit(db, audit, actor, "user.password", user)
+    return user

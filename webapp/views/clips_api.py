@@ -1,0 +1,81 @@
+"""The clips JSON API (``/api/v1/clips``). The second web engineer extends it.
+
+:func:`clip_json` is the one shape of a clip in the API; DPOs and admins get the same
+metadata but no links to footage-derived bytes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, url_for
+
+from storage.db.footage import Clip
+from storage.holds import is_held
+from webapp.authz import ALL_ROLES, FOOTAGE_ROLES, load_clip, requires, user_or_401
+from webapp.context import CurrentUser, services, unit_of_work
+from webapp.labels import KIND_LABELS, STATUS_LABELS, days_until, label
+
+bp = Blueprint("clips_api", __name__, url_prefix="/api/v1/clips")
+
+#: States in which the clip is still on its way to "ready" (clients keep polling).
+IN_PROGRESS = ("receiving", "queued", "processing")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def clip_json(clip: Clip, user: CurrentUser, now: datetime, *, held: bool) -> dict[str, Any]:
+    """A clip as the API shows it to ``user``.
+
+    ``links.poster`` is present only for roles that may see footage and clips that are
+    ready; ``days_left`` counts whole days until ``delete_after`` (negative: overdue).
+    """
+    links: dict[str, str] = {
+        "self": url_for("clips_api.clip", clip_id=clip.id),
+        "page": url_for("library.clip", clip_id=clip.id),
+    }
+    if user.role in FOOTAGE_ROLES and clip.status == "ready":
+        links["poster"] = url_for("library.poster", clip_id=clip.id)
+    return {
+        "id": clip.id,
+        "kind": clip.kind,
+        "kind_label": label(KIND_LABELS, clip.kind),
+        "family_code": clip.family_code,
+        "title": clip.title,
+        "status": clip.status,
+        "status_label": label(STATUS_LABELS, clip.status),
+        "in_progress": clip.status in IN_PROGRESS,
+        "stage": clip.stage,
+        "progress": clip.progress,
+        "failure_reason": clip.failure_reason if clip.status == "failed" else None,
+        "created_at": _iso(clip.created_at),
+        "updated_at": _iso(clip.updated_at),
+        "delete_after": _iso(clip.delete_after),
+        "days_left": days_until(clip.delete_after, now),
+        "legal_hold": held,
+        "media": {
+            "duration_ms": clip.duration_ms,
+            "width": clip.width,
+            "height": clip.height,
+            "frame_rate": clip.frame_rate,
+        },
+        "links": links,
+    }
+
+
+@bp.get("/<clip_id>")
+@requires(*ALL_ROLES)
+def clip(clip_id: str) -> Response:
+    """One clip's metadata and processing state (polled by the upload page)."""
+    user = user_or_401()
+    svc = services()
+    with unit_of_work() as db:
+        row = load_clip(db, clip_id)
+        body = clip_json(row, user, svc.clock.now(), held=is_held(db, row.id))
+        svc.audit.append(
+            db, user.actor, "clip.read", target_type="clip", target_id=row.id, site_id=row.site_id
+        )
+    return jsonify(body)

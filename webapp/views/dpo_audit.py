@@ -1,0 +1,185 @@
+"""The audit log for data-protection officers: search, chain verification and exports.
+
+Entries shown and exported are those of the user's own site. Verification checks the
+whole chain (it is one chain for every site) and reports only whether it holds and where
+it first breaks.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from flask import Blueprint, Response, render_template, request
+from sqlalchemy import Select, select
+
+from storage.audit_export import export_entries
+from storage.audit_verify import verify_chain
+from storage.db.governance import AuditEntry
+from storage.errors import ValidationError
+from storage.reports import build_report, render_csv
+from webapp.authz import GOVERNANCE_ROLES, requires, user_or_401
+from webapp.context import CurrentUser, services, unit_of_work
+
+bp = Blueprint("dpo_audit", __name__, url_prefix="/dpo/audit")
+
+PAGE = 100
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """The search form. Dates are whole UTC days; ``until`` is inclusive."""
+
+    action: str
+    actor: str
+    target: str
+    since: date | None
+    until: date | None
+    before: int | None
+
+    @classmethod
+    def from_args(cls) -> AuditFilters:
+        """Parse the query string; raises ValidationError for a malformed date."""
+        args = request.args
+        before = args.get("before", "")
+        return cls(
+            action=args.get("action", "").strip()[:64],
+            actor=args.get("actor", "").strip()[:64],
+            target=args.get("target", "").strip()[:64],
+            since=_day(args.get("since", ""), "From"),
+            until=_day(args.get("until", ""), "To"),
+            before=int(before) if before.isdigit() else None,
+        )
+
+    @property
+    def since_at(self) -> datetime | None:
+        return datetime.combine(self.since, time.min, UTC) if self.since else None
+
+    @property
+    def until_at(self) -> datetime | None:
+        return (
+            datetime.combine(self.until, time.min, UTC) + timedelta(days=1) if self.until else None
+        )
+
+    def query(self, site_id: str) -> Select[AuditEntry]:
+        """The site's entries matching the filters, newest first."""
+        query = select(AuditEntry).where(AuditEntry.site_id == site_id)
+        if self.action:
+            query = query.where(AuditEntry.action.startswith(self.action, autoescape=True))
+        if self.actor:
+            query = query.where(AuditEntry.actor_id == self.actor)
+        if self.target:
+            query = query.where(AuditEntry.target_id == self.target)
+        if self.since_at:
+            query = query.where(AuditEntry.at >= self.since_at)
+        if self.until_at:
+            query = query.where(AuditEntry.at < self.until_at)
+        if self.before:
+            query = query.where(AuditEntry.seq < self.before)
+        return query.order_by(AuditEntry.seq.desc())
+
+
+def _day(value: str, name: str) -> date | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"{name}: enter a date like 2026-03-01.") from None
+
+
+def _record(user: CurrentUser, action: str, **details: object) -> None:
+    with unit_of_work() as db:
+        services().audit.append(
+            db,
+            user.actor,
+            action,
+            target_type="site",
+            target_id=user.site_id,
+            site_id=user.site_id,
+            details=details,
+        )
+
+
+@bp.get("")
+@requires(*GOVERNANCE_ROLES)
+def search() -> tuple[str, int]:
+    """Search the site's audit entries by action, actor, target and date."""
+    user = user_or_401()
+    try:
+        filters = AuditFilters.from_args()
+        error = None
+    except ValidationError as exc:
+        filters = AuditFilters("", "", "", None, None, None)
+        error = str(exc)
+    with unit_of_work() as db:
+        entries = list(db.scalars(filters.query(user.site_id).limit(PAGE + 1)))
+    more = len(entries) > PAGE
+    entries = entries[:PAGE]
+    _record(user, "audit.search")
+    page = render_template(
+        "dpo/audit.html",
+        entries=entries,
+        filters=filters,
+        more=more,
+        error=error,
+        next_before=entries[-1].seq if more and entries else None,
+    )
+    return page, 400 if error else 200
+
+
+@bp.get("/verify")
+@requires(*GOVERNANCE_ROLES)
+def verify() -> str:
+    """Check the whole hash chain and its signed checkpoints now."""
+    user = user_or_401()
+    svc = services()
+    with unit_of_work() as db:
+        result = verify_chain(db, svc.audit.key, svc.audit.checkpoints)
+    _record(user, "audit.verify", ok=result.ok)
+    return render_template("dpo/verify.html", result=result, checked_at=svc.clock.now())
+
+
+def _download(body: str, filename: str, mimetype: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@bp.get("/export.csv")
+@requires(*GOVERNANCE_ROLES)
+def export() -> Response:
+    """The site's audit entries as CSV (optionally limited to the From/To dates)."""
+    user = user_or_401()
+    filters = AuditFilters.from_args()
+    out = io.StringIO()
+    with unit_of_work() as db:
+        count = export_entries(
+            db,
+            out,
+            site_id=user.site_id,
+            fmt="csv",
+            since=filters.since_at,
+            until=filters.until_at,
+        )
+    _record(user, "audit.export", format="csv", entries=count)
+    stamp = services().clock.now().strftime("%Y%m%d-%H%M")
+    return _download(out.getvalue(), f"verp-audit-{user.site_slug}-{stamp}.csv", "text/csv")
+
+
+@bp.get("/retention-report.csv")
+@requires(*GOVERNANCE_ROLES)
+def retention_report() -> Response:
+    """Every clip and destroyed clip of the site with consent, retention and certificates."""
+    user = user_or_401()
+    svc = services()
+    with unit_of_work() as db:
+        verified = verify_chain(db, svc.audit.key, svc.audit.checkpoints)
+        report = build_report(db, user.site_id, svc.clock.now(), verified)
+    out = io.StringIO()
+    render_csv(report, out)
+    _record(user, "retention.report", format="csv")
+    stamp = svc.clock.now().strftime("%Y%m%d-%H%M")
+    return _download(out.getvalue(), f"verp-retention-{user.site_slug}-{stamp}.csv", "text/csv")

@@ -1,0 +1,123 @@
+"""The library: clips the user may see, one clip's page, and its poster image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, render_template, request
+from sqlalchemy import select
+
+from storage.db.footage import CLIP_STATES, KINDS, Blob, Clip, Consent
+from storage.errors import NotFound
+from storage.holds import held_clip_ids, is_held
+from webapp.authz import ALL_ROLES, FOOTAGE_ROLES, clip_scope, load_clip, requires, user_or_401
+from webapp.context import services, unit_of_work
+from webapp.nav import clip_actions_for
+
+bp = Blueprint("library", __name__, url_prefix="/clips")
+
+PAGE_SIZE = 200
+POSTER = "poster"
+
+
+@dataclass(frozen=True)
+class Filters:
+    kind: str
+    status: str
+    family: str
+
+    @classmethod
+    def from_args(cls) -> Filters:
+        """Filters from the query string; unknown values are ignored, not errors."""
+        kind = request.args.get("kind", "")
+        status = request.args.get("status", "")
+        family = request.args.get("family", "").strip().upper()[:64]
+        return cls(
+            kind=kind if kind in KINDS else "",
+            status=status if status in CLIP_STATES else "",
+            family="".join(ch for ch in family if ch.isalnum() or ch == "-"),
+        )
+
+
+@bp.get("")
+@requires(*ALL_ROLES)
+def index() -> str:
+    """The clips of the user's site they may see, newest first, with filters."""
+    user = user_or_401()
+    svc = services()
+    filters = Filters.from_args()
+    query = select(Clip).where(clip_scope(user)).order_by(Clip.created_at.desc(), Clip.id)
+    if filters.status:
+        query = query.where(Clip.status == filters.status)
+    else:
+        query = query.where(Clip.status != "destroyed")
+    if filters.kind:
+        query = query.where(Clip.kind == filters.kind)
+    if filters.family:
+        query = query.where(Clip.family_code.startswith(filters.family, autoescape=True))
+    with unit_of_work() as db:
+        clips = list(db.scalars(query.limit(PAGE_SIZE)))
+        held = held_clip_ids(db, user.site_id)
+        svc.audit.append(
+            db, user.actor, "library.view", site_id=user.site_id, details={"count": len(clips)}
+        )
+    return render_template(
+        "library/index.html",
+        clips=clips,
+        held=held,
+        filters=filters,
+        kinds=KINDS,
+        states=CLIP_STATES,
+        now=svc.clock.now(),
+        show_posters=user.role in FOOTAGE_ROLES,
+        truncated=len(clips) == PAGE_SIZE,
+    )
+
+
+@bp.get("/<clip_id>")
+@requires(*ALL_ROLES)
+def clip(clip_id: str) -> str:
+    """One clip's facts: consent purposes, retention, processing state. Audited."""
+    user = user_or_401()
+    svc = services()
+    with unit_of_work() as db:
+        row = load_clip(db, clip_id)
+        consent = db.get(Consent, row.consent_id)
+        held = is_held(db, row.id)
+        svc.audit.append(
+            db, user.actor, "clip.view", target_type="clip", target_id=row.id, site_id=row.site_id
+        )
+    return render_template(
+        "library/clip.html",
+        clip=row,
+        consent=consent,
+        held=held,
+        now=svc.clock.now(),
+        show_poster=user.role in FOOTAGE_ROLES and row.status == "ready",
+        actions=clip_actions_for(user, row.id, row.status),
+    )
+
+
+@bp.get("/<clip_id>/poster")
+@requires(*FOOTAGE_ROLES, footage=True)
+def poster(clip_id: str) -> Response:
+    """The clip's poster frame (footage-derived: decrypted here, audited, never cached)."""
+    user = user_or_401()
+    svc = services()
+    with unit_of_work() as db:
+        row = load_clip(db, clip_id, footage=True)
+        blob = db.scalar(
+            select(Blob)
+            .where(Blob.clip_id == row.id, Blob.rendition == POSTER)
+            .order_by(Blob.created_at.desc())
+            .limit(1)
+        )
+        if blob is None:
+            raise NotFound(f"clip {clip_id} has no poster")
+        data = b"".join(svc.vault.iter_plaintext(db, blob))
+        svc.audit.append(
+            db, user.actor, "clip.poster", target_type="clip", target_id=row.id, site_id=row.site_id
+        )
+    response = Response(data, mimetype=blob.content_type or "image/jpeg")
+    response.headers["Content-Disposition"] = "inline"
+    return response
