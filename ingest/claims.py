@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from ingest.clips import STAGING_PREFIX
 from ingest.errors import IngestError
 from ingest.services import IngestServices
-from storage.db.footage import Blob, Clip
+from storage.db.footage import Blob, Clip, DataKey
 
 log = logging.getLogger(__name__)
 
@@ -191,11 +191,14 @@ def stalled(services: IngestServices, limit: int = 500) -> list[str]:
     """Clips whose job is not running anywhere and must be (re-)enqueued.
 
     That is: ``processing`` under an expired lease (the worker died), ``queued`` ones
-    (a lost or never-sent job; duplicates are harmless), and ``ready`` ones that still
-    have staging blobs (the worker died between registering and cleaning up).
+    (a lost or never-sent job; duplicates are harmless), ``ready`` ones that still have
+    staging blobs and ``failed`` ones with a shredded key that still have blobs (the
+    worker died between the decisive commit and deleting blobs).
     """
     now = services.clock.now()
     has_staging = exists().where(Blob.clip_id == Clip.id, Blob.rendition.startswith(STAGING_PREFIX))
+    has_blobs = exists().where(Blob.clip_id == Clip.id)
+    shredded = exists().where(DataKey.clip_id == Clip.id, DataKey.wrapped.is_(None))
     with services.db.session() as session:
         rows = session.scalars(
             select(Clip.id)
@@ -208,6 +211,7 @@ def stalled(services: IngestServices, limit: int = 500) -> list[str]:
                     ),
                     Clip.status == "queued",
                     and_(Clip.status == "ready", has_staging),
+                    and_(Clip.status == "failed", has_blobs, shredded),
                 ),
             )
             .order_by(Clip.updated_at)

@@ -111,7 +111,8 @@ def run(
     """Run ffmpeg ``argv`` (full argument list, executable first) and wait for it.
 
     ``on_stdout_line`` receives each stdout line (without newline) as it arrives, e.g.
-    ``-progress pipe:1`` key=value lines or ``framecrc`` packet lines; if it raises,
+    ``-progress pipe:1`` key=value lines or ``framecrc`` packet lines. It runs on the
+    caller's thread (so it may touch the caller's database session); if it raises,
     ffmpeg is killed and the exception propagates (that is how a job is cancelled).
     A non-zero exit status is returned, not raised: callers know what it means.
 
@@ -131,45 +132,41 @@ def run(
         raise ToolMissing(f"cannot start {argv[0]!r}: {exc.strerror}") from exc
 
     stderr = _StderrBuffer()
-    failures: list[BaseException] = []
+    assert proc.stderr is not None
+    drain = threading.Thread(target=_drain_stderr, args=(proc.stderr, stderr), daemon=True)
+    drain.start()
+    expired = threading.Event()
 
-    def pump_stdout() -> None:
-        assert proc.stdout is not None and on_stdout_line is not None
-        try:
+    def expire() -> None:
+        expired.set()
+        proc.kill()
+
+    # A watchdog rather than wait(timeout): stdout is read on this thread, and a
+    # reader blocked on a silent ffmpeg would never look at the clock.
+    watchdog = threading.Timer(timeout_s, expire)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        if proc.stdout is not None and on_stdout_line is not None:
             for raw in proc.stdout:
                 on_stdout_line(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
-        except BaseException as exc:  # re-raised in the caller's thread below
-            failures.append(exc)
+        returncode = proc.wait()
+    finally:
+        # Also reached when the callback raises or the worker is interrupted: never
+        # leave ffmpeg running behind us.
+        watchdog.cancel()
+        if proc.poll() is None:
             proc.kill()
-            # Keep reading so ffmpeg never blocks on a full pipe before it dies.
-            for _ in proc.stdout:
-                pass
-
-    assert proc.stderr is not None
-    threads = [threading.Thread(target=_drain_stderr, args=(proc.stderr, stderr), daemon=True)]
-    if on_stdout_line is not None:
-        threads.append(threading.Thread(target=pump_stdout, daemon=True))
-    for thread in threads:
-        thread.start()
-    try:
-        returncode = proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
         proc.wait()
-        for thread in threads:
-            thread.join()
+        drain.join()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+    if expired.is_set() and returncode < 0:
         raise ToolTimeout(
-            f"ffmpeg did not finish within {timeout_s:.0f} s", stderr_tail=stderr.text()[-2000:]
-        ) from None
-    except BaseException:
-        # KeyboardInterrupt or a worker shutdown: never leave ffmpeg running behind us.
-        proc.kill()
-        proc.wait()
-        raise
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise failures[0]
+            f"ffmpeg did not finish within {timeout_s:.0f} s",
+            stderr_tail=loggable_tail(stderr.text()),
+        )
     return FfmpegResult(returncode=returncode, stderr=stderr.text())
 
 
@@ -209,13 +206,23 @@ def run_with_progress(
     return result
 
 
+def loggable_tail(stderr: str, limit: int = 2000) -> str:
+    """The end of ffmpeg's stderr without its input dump, safe to log.
+
+    The dump (metadata such as GPS location and device names, stream details) is
+    printed indented; ffmpeg's own messages start at column 0. Only those are kept.
+    """
+    lines = [line for line in stderr.splitlines() if line and not line[0].isspace()]
+    return "\n".join(lines)[-limit:]
+
+
 def failure(what: str, result: FfmpegResult) -> TranscodeError:
     """Build the TranscodeError for an ffmpeg run that exited non-zero.
 
     Killed by a signal (negative status, e.g. the OOM killer) or out of disk space is
     transient; anything else is treated as permanent for this input.
     """
-    tail = result.stderr[-2000:]
+    tail = loggable_tail(result.stderr)
     transient = result.returncode < 0 or "No space left on device" in tail
     return TranscodeError(
         f"{what} failed (ffmpeg exit status {result.returncode})",

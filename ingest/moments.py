@@ -3,8 +3,13 @@
 * kind ``moment``: the interval ``[start_ms, end_ms)``, cut frame-accurately (decoded
   and re-encoded, not stream-copied from the nearest keyframe) into H.264/AAC MP4 with
   no metadata; stored as the clip's blob ``moment-<moment id>`` (video/mp4);
-* kind ``still``: the frame shown at ``start_ms``, as a JPEG written by Pillow from raw
-  pixels (no EXIF, no comment); stored as ``still-<moment id>`` (image/jpeg).
+* kind ``still``: one frame as a JPEG written by Pillow from raw pixels (no EXIF, no
+  comment); stored as ``still-<moment id>`` (image/jpeg).
+
+Frame accuracy: times come from the player rounded to milliseconds, so a time is
+taken to mean the frame whose timestamp is *nearest* to it. A still is the frame
+nearest ``start_ms``; a moment holds the frames nearest to a time in
+``[start_ms, end_ms)`` — e.g. on 30000/1001 footage ``[500, 1502)`` is frames 15-44.
 
 The playback rendition is decrypted into a 0700 job workspace first; nothing else
 touches a disk in plaintext. On success ``moments.blob_id`` points at the new blob and

@@ -116,6 +116,7 @@ def probe(path: Path, *, caps: Caps | None = None, timeout_s: float = 900.0) -> 
 
     Raises:
         MediaRejected: the file is not acceptable; ``reason`` tells the facilitator why.
+        OSError: the file cannot be read.
         TranscodeError: ffmpeg misbehaved in a way that says nothing about the file
             (killed, timed out: ToolTimeout); ToolMissing: no ffmpeg.
     """
@@ -130,7 +131,9 @@ def probe(path: Path, *, caps: Caps | None = None, timeout_s: float = 900.0) -> 
     with path.open("rb") as f:
         container, brand = sniff(f.read(4096))
         check_structure(f, size)
-    demux = _demux(path, timeout_s)
+    # Opening the input decodes a few frames to learn stream parameters, so the
+    # allocation bound applies before the real dimensions are known: use the caps.
+    demux = _demux(path, timeout_s, max_alloc_bytes(caps.max_width, caps.max_height))
     info = _describe(demux, container=container, brand=brand, size=size)
     _check_caps(info, caps)
     _decode_check(path, info, timeout_s)
@@ -147,7 +150,6 @@ _ROTATION_RE = re.compile(
     r"^\s*(?:Display Matrix|displaymatrix): rotation of (-?\d+(?:\.\d+)?) degrees", re.I
 )
 _PIXFMT_RE = re.compile(r", (\w+)(?:\(([^)]*)\))?, \d+x\d+")
-_FPS_RE = re.compile(r", ([\d.]+) fps,")
 _HDR_TRANSFERS = ("arib-std-b67", "smpte2084")
 
 
@@ -208,7 +210,7 @@ def _input_args(path: Path) -> list[str]:
     return ["-f", "mov", "-protocol_whitelist", "file", "-enable_drefs", "0", "-i", path_arg]
 
 
-def _demux(path: Path, timeout_s: float) -> _Demux:
+def _demux(path: Path, timeout_s: float, alloc_limit: int) -> _Demux:
     tracks: dict[int, _Track] = {}
 
     def on_line(line: str) -> None:
@@ -223,14 +225,18 @@ def _demux(path: Path, timeout_s: float) -> _Demux:
             stream, dts, pts, duration = (int(c) for c in cols[:4])
             tracks.setdefault(stream, _Track()).add(dts, pts, duration)
 
-    args = [*_input_args(path), "-map", "0:v?", "-map", "0:a?", "-c", "copy"]
+    args = ["-max_alloc", str(alloc_limit), *_input_args(path)]
+    args += ["-map", "0:v?", "-map", "0:a?", "-c", "copy"]
     result = ffmpeg_tool.run(
         ffmpeg_tool.command(*args, "-f", "framecrc", "pipe:1"),
         timeout_s=timeout_s,
         on_stdout_line=on_line,
     )
     err = result.stderr
-    if "moov atom not found" in err or "partial file" in err:
+    # Only ffmpeg's own log lines ("[component @ 0x...] ...") count: dumped metadata is
+    # indented, so a title saying "partial file" cannot get a clip refused.
+    logged = [line for line in err.splitlines() if line.startswith("[")]
+    if any("moov atom not found" in line or "partial file" in line for line in logged):
         raise MediaRejected(R.TRUNCATED, detail="ffmpeg: moov missing or partial file")
     if result.returncode < 0:
         raise ffmpeg_tool.failure("demuxing", result)

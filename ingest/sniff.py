@@ -126,6 +126,14 @@ def _children(f: BinaryIO, start: int, end: int) -> dict[bytes, list[tuple[int, 
     return found
 
 
+def _zero_padding(f: BinaryIO, pos: int, size: int) -> bool:
+    """Whether the (at most 64 KiB) rest of the file from ``pos`` is all zero bytes."""
+    if size - pos > 64 * 1024:
+        return False
+    f.seek(pos)
+    return not any(f.read(size - pos))
+
+
 def check_structure(f: BinaryIO, size: int) -> None:
     """Walk the top-level boxes of an ISO-BMFF/QuickTime file of ``size`` bytes.
 
@@ -136,6 +144,8 @@ def check_structure(f: BinaryIO, size: int) -> None:
     """
     pos, count, moov = 0, 0, None
     while pos < size:
+        if moov is not None and _zero_padding(f, pos, size):
+            break  # some recorders pad a finished file with zeros; nothing follows
         kind, payload, end = _box_at(f, pos, size)
         if not all(32 <= c < 127 or c == 0xA9 for c in kind):
             raise MediaRejected(R.CORRUPT, detail=f"garbage box type at {pos}")

@@ -37,9 +37,13 @@ STANDARD_RATES = tuple(Fraction(r) for r in (24, 25, 30, 50, 60))
 #: decodes from the previous keyframe.
 KEYFRAME_SECONDS = 2
 
-# HDR (HLG/PQ, e.g. iPhone "HDR video") to SDR BT.709: linearise, tone-map, re-encode.
-# Without it a 10-bit HDR clip squeezed into yuv420p looks grey and washed out.
-_TONEMAP = (
+# HDR to SDR BT.709; without it a 10-bit HDR clip squeezed into yuv420p looks grey.
+# HLG (iPhone "HDR video") was designed to look right on SDR screens, so converting
+# primaries and matrix in the gamma domain suffices and costs about as much as decoding.
+# PQ is not SDR-compatible and needs real tone mapping (libzimg), which is about four
+# times slower; without zscale the HLG conversion is used as a passable fallback.
+_HLG_TO_SDR = "colorspace=all=bt709:iall=bt2020:itrc=bt2020-10:fast=1"
+_PQ_TO_SDR = (
     "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,"
     "tonemap=tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv"
 )
@@ -79,7 +83,10 @@ def build_command(
     max_frame_rate: int = 60,
     tonemap: bool = True,
 ) -> list[str]:
-    """Return the ffmpeg argument list for :func:`transcode` (executable first)."""
+    """Return the ffmpeg argument list for :func:`transcode` (executable first).
+
+    ``tonemap`` allows the zscale tone-mapping chain for PQ sources (needs libzimg).
+    """
     rate = output_frame_rate(info, max_frame_rate)
     source = ffmpeg.input(
         f"file:{src.resolve()}", f="mov", protocol_whitelist="file", enable_drefs=0
@@ -105,10 +112,14 @@ def build_command(
         "movflags": "+faststart",
         "f": "mp4",
     }
-    if info.is_hdr and tonemap:
-        video_filter = f"{_TONEMAP},{_GEOMETRY}"
+    if info.is_hdr:
+        to_sdr = _PQ_TO_SDR if tonemap and info.color_transfer == "smpte2084" else _HLG_TO_SDR
+        video_filter = f"{to_sdr},{_GEOMETRY}"
         options |= {"color_primaries": "bt709", "color_trc": "bt709", "colorspace": "bt709"}
-    options["vf"] = video_filter
+    # The fps filter first: it places frames on the constant grid by their timestamps
+    # (dropping or repeating) before the costlier filters run, and unlike output-side
+    # -r alone it does not pad the end (120 fps -> 60 fps kept 1.000 s, not 1.033 s).
+    options["vf"] = f"fps={rate.numerator}/{rate.denominator},{video_filter}"
     if info.audio_stream_index is not None:
         streams.append(source[str(info.audio_stream_index)])
         options |= {
@@ -156,7 +167,7 @@ def transcode(
         TranscodeError: ffmpeg failed (``transient`` tells the worker whether to retry);
             ToolTimeout: it ran out of time; ToolMissing: no ffmpeg.
     """
-    tonemap = info.is_hdr and ffmpeg_tool.has_filter("zscale")
+    tonemap = info.color_transfer == "smpte2084" and ffmpeg_tool.has_filter("zscale")
     argv = build_command(
         src,
         dst,
@@ -175,7 +186,10 @@ def transcode(
         if result.returncode != 0:
             raise ffmpeg_tool.failure("transcode", result)
         if not dst.is_file() or dst.stat().st_size == 0:
-            raise TranscodeError("transcode produced no output", stderr_tail=result.stderr[-2000:])
+            raise TranscodeError(
+                "transcode produced no output",
+                stderr_tail=ffmpeg_tool.loggable_tail(result.stderr),
+            )
     except BaseException:
         dst.unlink(missing_ok=True)
         raise

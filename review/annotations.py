@@ -26,7 +26,7 @@ from review.access import (
 from review.errors import Conflict, PermissionDenied, ValidationError
 from review.taxonomy import Scheme, TaxonomyRegistry
 from review.text import clean_text
-from review.timeline import frame_at, last_frame_before
+from review.timeline import frame_at, last_frame_before, parse_frame_rate
 from storage.audit import Actor, AuditLog
 from storage.db.footage import Clip
 from storage.db.review import SUBJECTS, Annotation, AnnotationRevision
@@ -217,6 +217,19 @@ def list_annotations(
         query = query.where(Annotation.author_id == author_id)
     order = (Annotation.start_ms, Annotation.end_ms, Annotation.created_at, Annotation.id)
     return list(session.scalars(query.order_by(*order)))
+
+
+def annotation_views(
+    session: Session, registry: TaxonomyRegistry, actor: Actor, clip_id: str
+) -> list[dict[str, Any]]:
+    """:func:`list_annotations` as plain dicts (see :func:`as_dict`) for the player."""
+    clip = load_clip(session, actor, clip_id)
+    slug = site_slug(session, clip.site_id)
+    rate = parse_frame_rate(clip.frame_rate) if clip.frame_rate else None
+    return [
+        as_dict(a, registry.find(a.scheme_id, slug) if a.scheme_id else None, rate)
+        for a in list_annotations(session, actor, clip.id)
+    ]
 
 
 def annotation_history(

@@ -14,8 +14,10 @@
     └── TaxonomyError      a coding-scheme file is malformed; lists every (file, line, reason)
 
 The three shared kinds subclass the storage errors of the same name, so a caller that
-maps ``storage.errors.NotFound`` to HTTP 404 maps review's too. Review raises no vendor
-errors: TOML decoding errors are wrapped into TaxonomyError in ``taxonomy.py``.
+maps ``storage.errors.NotFound`` to HTTP 404 maps review's too. Errors of the storage
+calls review makes pass through unchanged — notably ``storage.errors.ConsentError`` when
+the clip's consent does not cover the use. Review raises no vendor errors: TOML decoding
+errors are wrapped into TaxonomyError in ``parsing.py``.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ the audit log with the format and the number of annotations, never their content
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import select
@@ -103,7 +104,7 @@ def export_annotations(
 
 
 def _row(
-    annotation: Annotation, scheme: Scheme | None, names: dict[str, str], rate: Any
+    annotation: Annotation, scheme: Scheme | None, names: dict[str, str], rate: Fraction
 ) -> ExportRow:
     codes = tuple(annotation.codes)
     end = annotation.end_ms
@@ -133,7 +134,7 @@ def _author_names(session: Session, site_id: str, ids: set[str]) -> dict[str, st
     if not ids:
         return {}
     query = select(User.id, User.display_name).where(User.id.in_(ids), User.site_id == site_id)
-    return {uid: name or uid for uid, name in session.execute(query).tuples()}
+    return {uid: name or uid for uid, name in session.execute(query).all()}
 
 
 def _json(

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, delete, func, or_, select
 from sqlalchemy.orm import Session
 
+import storage.db.models  # noqa: F401  (every table must be known to find the clip's rows)
 from storage.audit import Actor, AuditLog
 from storage.checkpoints import checkpoint_head
 from storage.db.base import Base

@@ -159,9 +159,10 @@ def phone_3gp(path: Path) -> Path:
     return path
 
 
-def hdr_hlg_mov(path: Path) -> Path:
-    """10-bit HEVC tagged BT.2020/HLG, like iPhone "HDR video"."""
-    tags = "setparams=color_primaries=bt2020:color_trc=arib-std-b67:colorspace=bt2020nc"
+def hdr_mov(path: Path, transfer: str = "arib-std-b67") -> Path:
+    """10-bit HEVC tagged BT.2020 with an HDR transfer: HLG (iPhone "HDR video", the
+    default) or PQ (``smpte2084``, Android HDR10)."""
+    tags = f"setparams=color_primaries=bt2020:color_trc={transfer}:colorspace=bt2020nc"
     ffmpeg(f"{_video('320x240', '30', 1)} -vf format=yuv420p10le,{tags} {_X265} -f mov", path)
     return path
 

@@ -20,13 +20,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from ingest.clips import register_clip
 from ingest.tus import create_upload
-from storage.accounts import create_site, hash_password
+from storage import accounts
+from storage.accounts import create_site
 from storage.audit import Actor
 from storage.consent import ConsentInput, record_consent
 from storage.db.footage import PURPOSES, Clip
@@ -44,10 +46,22 @@ POSTER_BYTES = b"\xff\xd8\xff\xe0poster-bytes-for-tests\xff\xd9"
 _META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
+#: Argon2id with test-sized costs: real hashing is deliberately slow (~0.5 s per login on
+#: a busy CI machine), and the web tests sign in hundreds of times.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
 @functools.cache
 def password_hash() -> str:
-    """One Argon2 hash shared by every test user (hashing is deliberately slow)."""
-    return hash_password(PASSWORD)
+    """One Argon2 hash shared by every test user."""
+    return FAST_HASHER.hash(PASSWORD)
+
+
+@pytest.fixture
+def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make storage.accounts hash and verify with test-sized Argon2 costs."""
+    monkeypatch.setattr(accounts, "_HASHER", FAST_HASHER)
+    monkeypatch.setattr(accounts, "_DUMMY_HASH", FAST_HASHER.hash("no-such-user"))
 
 
 @dataclass
@@ -147,7 +161,7 @@ def _make_site(svc: Services, slug: str) -> SiteWorld:
 
 
 @pytest.fixture
-def world(services: Services) -> World:
+def world(services: Services, fast_passwords: None) -> World:
     """Two sites with one user per role and a few clips each (see module docstring)."""
     return World(sites={slug: _make_site(services, slug) for slug in SITES})
 

@@ -1,11 +1,12 @@
 """The `verp` command line. Each command group lives in its own module and is
-registered here; all of them build services through webapp.composition."""
+registered here; all of them build services through webapp.composition.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: it would bind the name ``annotations``
+in this package and shadow the ``webapp.cli.annotations`` submodule imported below."""
 
 import click
 
-from webapp.cli import accounts, clips, governance, keys, setup, worker
+from webapp.cli import accounts, clips, governance, keys, setup, web, worker
 from webapp.cli import annotations as annotations_cli
 from webapp.cli.common import run_cli
 
@@ -19,7 +20,7 @@ def cli() -> None:
     """
 
 
-for module in (setup, accounts, keys, governance, annotations_cli, clips, worker):
+for module in (setup, accounts, keys, governance, annotations_cli, clips, worker, web):
     module.register(cli)
 
 

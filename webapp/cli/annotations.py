@@ -11,12 +11,11 @@ from pathlib import Path
 
 import click
 
-from review.access import load_clip, site_slug
-from review.annotations import as_dict, list_annotations
+from review.access import load_clip
+from review.annotations import annotation_views
 from review.errors import TaxonomyError
 from review.exports import FORMATS, export_annotations
 from review.taxonomy import Scheme, TaxonomyRegistry, load_registry
-from review.timeline import parse_frame_rate
 from storage.db.footage import PURPOSES
 from storage.keys import write_private_file
 from webapp.cli.common import CLI_ACTOR, emit, json_option, services, settings
@@ -70,12 +69,7 @@ def annotations_list(clip_id: str, as_json: bool) -> None:
     registry = _registry()
     with services() as svc, svc.db.session() as session:
         clip = load_clip(session, CLI_ACTOR, clip_id)
-        slug = site_slug(session, clip.site_id)
-        rate = parse_frame_rate(clip.frame_rate) if clip.frame_rate else None
-        rows = [
-            as_dict(a, registry.find(a.scheme_id, slug) if a.scheme_id else None, rate)
-            for a in list_annotations(session, CLI_ACTOR, clip.id)
-        ]
+        rows = annotation_views(session, registry, CLI_ACTOR, clip.id)
         svc.audit.append(
             session,
             CLI_ACTOR,

@@ -160,15 +160,12 @@ def consents() -> str:
         query = query.where(Consent.family_code.startswith(family, autoescape=True))
     with unit_of_work() as db:
         rows = list(db.scalars(query.order_by(Consent.created_at.desc()).limit(LIST_LIMIT)))
-        counts = dict(
-            db.execute(
-                select(Clip.consent_id, func.count())
-                .where(Clip.site_id == user.site_id, Clip.status != "destroyed")
-                .group_by(Clip.consent_id)
-            )
-            .tuples()
-            .all()
+        per_consent = (
+            select(Clip.consent_id, func.count())
+            .where(Clip.site_id == user.site_id, Clip.status != "destroyed")
+            .group_by(Clip.consent_id)
         )
+        counts = {consent_id: n for consent_id, n in db.execute(per_consent)}
     _audit_view(user, "consents")
     return render_template("dpo/consents.html", consents=rows, counts=counts, family=family)
 

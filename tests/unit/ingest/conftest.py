@@ -19,7 +19,9 @@ SOURCES: dict[str, Callable[[Path, Path], Path]] = {
     "android": lambda d, _w: media.android_vfr_mp4(d / "android.mp4"),
     "legacy": lambda d, _w: media.legacy_mov(d / "legacy.mov"),
     "3gp": lambda d, _w: media.phone_3gp(d / "phone.3gp"),
-    "hdr": lambda d, _w: media.hdr_hlg_mov(d / "hdr.mov"),
+    "slowmo": lambda d, _w: media.plain_mp4(d / "slowmo.mp4", rate="120", seconds=1),
+    "hdr": lambda d, _w: media.hdr_mov(d / "hdr.mov"),
+    "pq": lambda d, _w: media.hdr_mov(d / "pq.mov", "smpte2084"),
 }
 
 

@@ -252,16 +252,21 @@ def test_recovery_requeues_only_lost_jobs(
     assert clip_row(services, busy).status == "processing"
 
 
-def test_recovery_finishes_the_cleanup_of_a_ready_clip(
+def test_recovery_finishes_the_cleanup_a_dead_worker_left(
     sqlite_services: Services, clip_file: Path
 ) -> None:
     services = sqlite_services
-    clip_id = stage_clip(services, clip_file)
+    ready = stage_clip(services, clip_file)  # registered, staging not yet deleted
+    refused = stage_clip(services, clip_file)  # key shredded, blobs not yet deleted
+    failed = stage_clip(services, clip_file)  # failed, upload kept on purpose
     with services.db.session() as session:
-        session.execute(update(Clip).where(Clip.id == clip_id).values(status="ready"))
-    assert services.queue.recover() == [clip_id]
+        session.execute(update(Clip).where(Clip.id == ready).values(status="ready"))
+        session.execute(update(Clip).where(Clip.id.in_([refused, failed])).values(status="failed"))
+        services.vault.shred_key(session, refused)
+    assert sorted(services.queue.recover()) == sorted([ready, refused])
     services.queue.run_once()
-    assert blobs_of(services, clip_id) == {}
+    assert blobs_of(services, ready) == {} and blobs_of(services, refused) == {}
+    assert set(blobs_of(services, failed)) == {"staging-000000"}
     assert services.queue.recover() == []
 
 

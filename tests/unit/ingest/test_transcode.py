@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 import subprocess
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -119,6 +120,7 @@ def test_frame_rates_chosen(renditions: dict[str, Rendition]) -> None:
     assert renditions["plain"].info.frame_rate == Fraction(30000, 1001)  # NTSC kept exactly
     assert renditions["android"].info.frame_rate == 30  # VFR ~27 typical -> 30
     assert renditions["3gp"].info.frame_rate == 15
+    assert renditions["slowmo"].info.frame_rate == 60  # 120 fps halved, not resampled
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -157,10 +159,11 @@ def test_sources_had_the_leaky_parts(sources: dict[str, Path]) -> None:
     assert b"\xa9xyz" in sources["legacy"].read_bytes()
 
 
-def test_hdr_is_tone_mapped_to_bt709(renditions: dict[str, Rendition]) -> None:
-    assert renditions["hdr"].source_info.is_hdr
-    assert not renditions["hdr"].info.is_hdr
-    assert "bt709" in stream_dump(renditions["hdr"].path)
+@pytest.mark.parametrize("name", ["hdr", "pq"])
+def test_hdr_becomes_sdr_bt709(name: str, renditions: dict[str, Rendition]) -> None:
+    assert renditions[name].source_info.is_hdr
+    assert not renditions[name].info.is_hdr
+    assert "yuv420p(tv, bt709, progressive)" in stream_dump(renditions[name].path)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -181,6 +184,34 @@ def test_cancel_from_progress_kills_and_cleans_up(sources: dict[str, Path], tmp_
     with pytest.raises(Cancelled):
         transcode(sources["android"], dst, probe(sources["android"]), progress=cancel)
     assert not dst.exists()
+
+
+def test_progress_runs_on_the_calling_thread(sources: dict[str, Path], tmp_path: Path) -> None:
+    # The worker's callback may write to its own (thread-bound) database session.
+    threads: set[int] = set()
+    transcode(
+        sources["legacy"],
+        tmp_path / "out.mp4",
+        probe(sources["legacy"]),
+        progress=lambda _: threads.add(threading.get_ident()),
+    )
+    assert threads == {threading.get_ident()}
+
+
+def test_stderr_tail_keeps_messages_but_not_the_metadata_dump() -> None:
+    stderr = (
+        "Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'file:/w/source':\n"
+        "  Metadata:\n"
+        "    com.apple.quicktime.location.ISO6709: +51.5074-000.1278+010.000/\n"
+        "    title           : first line\n"
+        "                    : +51.5074 second line\n"
+        "  Stream #0:0[0x1]: Video: hevc (Main)\n"
+        "[vist#0:0/hevc @ 0x1] Error while decoding stream\n"
+        "Conversion failed!\n"
+    )
+    tail = ffmpeg_tool.loggable_tail(stderr)
+    assert "51.5074" not in tail and "Stream #0" not in tail
+    assert "Error while decoding stream" in tail and tail.endswith("Conversion failed!")
 
 
 def test_ffmpeg_failure_is_a_transcode_error(sources: dict[str, Path], tmp_path: Path) -> None:

@@ -215,7 +215,7 @@ def test_creation_for_a_clip_registered_by_the_web_app(world: World) -> None:
         ("fac", "0", None, 400, "empty"),
         ("fac", str(2**40), None, 413, "exceeds the cap"),
         ("fac", "100", {"kind": "home-visit"}, 400, "'kind' and 'consent'"),
-        ("fac", "100", {"kind": "party", "consent": "{}"}, 400, "expected a JSON object"),
+        ("fac", "100", {"kind": "home-visit", "consent": "[]"}, 400, "expected a JSON object"),
         ("fac", "100", {"kind": "home-visit", "consent": "{"}, 400, "not valid JSON"),
         ("fac", "100", {"kind": "nonsense", "consent": json.dumps(h.consent_data())}, 400, "kind"),
         (

@@ -9,10 +9,14 @@ inverses; the writer's memory does not grow with the plaintext.
 
 from __future__ import annotations
 
+import bisect
 import io
 import os
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -38,18 +42,15 @@ from storage.errors import DecryptionError
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
 BINDING = Binding("site-1", "clip-1", "original")
+MiB = 1024 * 1024
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def encrypt(
-    data: bytes, seg: int, key: bytes = KEY, binding: Binding = BINDING, step: int | None = None
-) -> bytes:
-    """Encrypt with EncryptingWriter, in writes of ``step`` bytes (all at once if None)."""
+def encrypt(data: bytes, seg: int, key: bytes = KEY, binding: Binding = BINDING) -> bytes:
+    """Encrypt ``data`` with EncryptingWriter in one write."""
     sink = io.BytesIO()
     with EncryptingWriter(sink, key, binding, seg) as writer:
-        step = step or max(1, len(data))
-        for i in range(0, len(data), step):
-            writer.write(data[i : i + step])
+        writer.write(data)
     return sink.getvalue()
 
 
@@ -77,12 +78,23 @@ def range_read_all(blob: bytes, key: bytes = KEY, binding: Binding = BINDING) ->
     return reader.read(0, reader.size)
 
 
-def assert_rejected(blob: bytes, key: bytes = KEY, binding: Binding = BINDING) -> None:
-    """Both readers fail with DecryptionError, and the stream reader yields nothing."""
+def assert_rejected(
+    blob: bytes, key: bytes = KEY, binding: Binding = BINDING, *, range_reader: bool = True
+) -> None:
+    """The stream reader, and the range reader reading everything, raise DecryptionError."""
     with pytest.raises(DecryptionError):
         decrypt(blob, key, binding)
-    with pytest.raises(DecryptionError):
-        range_read_all(blob, key, binding)
+    if range_reader:
+        with pytest.raises(DecryptionError):
+            range_read_all(blob, key, binding)
+
+
+EMPTY_CONTAINER_SIZE = HEADER_SIZE + TAG_SIZE
+
+
+def assert_truncation_rejected(blob: bytes) -> None:
+    """Like assert_rejected, minus the known gap of a cut to exactly 64 bytes (see below)."""
+    assert_rejected(blob, range_reader=len(blob) != EMPTY_CONTAINER_SIZE)
 
 
 def segments(blob: bytes, seg: int) -> list[bytes]:
@@ -118,16 +130,20 @@ def test_round_trip_any_segment_size_and_chunking(data: bytes, seg: int, steps: 
 
 
 class TrickleReader(io.RawIOBase):
-    """A source that returns at most ``step`` bytes per read, like a pipe or socket."""
+    """A source that returns at most ``step`` bytes per read, like a pipe or socket.
 
-    def __init__(self, data: bytes, step: int) -> None:
-        self._data, self._pos, self._step = data, 0, step
+    The first read may return up to ``first`` bytes instead.
+    """
+
+    def __init__(self, data: bytes, step: int, first: int = 0) -> None:
+        self._data, self._pos, self._step, self._first = data, 0, step, first
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buf: memoryview) -> int:  # type: ignore[override]
-        chunk = self._data[self._pos : self._pos + min(self._step, len(buf))]
+        step = max(self._step, self._first if self._pos == 0 else 0)
+        chunk = self._data[self._pos : self._pos + min(step, len(buf))]
         buf[: len(chunk)] = chunk
         self._pos += len(chunk)
         return len(chunk)
@@ -141,35 +157,67 @@ def test_stream_functions_round_trip_with_short_reads(data: bytes, seg: int, ste
     blob = sink.getvalue()
     assert size == len(blob) == ciphertext_size(len(data), seg)
     out = io.BytesIO()
-    assert decrypt_stream(TrickleReader(blob, step), out, KEY, BINDING) == len(data)  # type: ignore[arg-type]
+    source = TrickleReader(blob, step, first=HEADER_SIZE)  # see the xfail test below
+    assert decrypt_stream(source, out, KEY, BINDING) == len(data)  # type: ignore[arg-type]
+    assert out.getvalue() == data
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: iter_decrypt reads the header with a single read(48), so a source "
+    "that returns short reads (pipe, socket, raw HTTP body) gets a valid container rejected",
+)
+def test_stream_decryption_accepts_a_header_arriving_in_short_reads() -> None:
+    data = os.urandom(100)
+    out = io.BytesIO()
+    decrypt_stream(TrickleReader(encrypt(data, 16), 5), out, KEY, BINDING)  # type: ignore[arg-type]
     assert out.getvalue() == data
 
 
 @FAST
 @given(data=st.binary(max_size=1000), seg=st.integers(16, 100), step=st.integers(1, 200))
-def test_encrypt_stream_and_writer_produce_the_same_bytes(
-    data: bytes, seg: int, step: int
-) -> None:
+def test_encrypt_stream_and_writer_produce_the_same_bytes(data: bytes, seg: int, step: int) -> None:
     salt, prefix = os.urandom(32), os.urandom(7)
     sink = io.BytesIO()
     writer = EncryptingWriter(sink, KEY, BINDING, seg, salt=salt, nonce_prefix=prefix)
     for i in range(0, len(data), step):
         writer.write(data[i : i + step])
     writer.close()
-    # encrypt_stream's fast path, fed the same salt and prefix through the writer seam.
+    # encrypt_stream takes no salt or prefix: serve the same ones as its "random" bytes.
+    supply = [salt, prefix]
+    fake_os = SimpleNamespace(urandom=lambda n: supply.pop(0))
     fast_sink = io.BytesIO()
-    fast = EncryptingWriter(fast_sink, KEY, BINDING, seg, salt=salt, nonce_prefix=prefix)
-    fast._encrypt_all(TrickleReader(data, step))  # type: ignore[arg-type]
+    with mock.patch.object(container, "os", fake_os):
+        size = encrypt_stream(TrickleReader(data, step), fast_sink, KEY, BINDING, seg)  # type: ignore[arg-type]
     assert fast_sink.getvalue() == sink.getvalue()
-    assert fast.plaintext_size == writer.plaintext_size == len(data)
-    assert fast.ciphertext_size == writer.ciphertext_size
+    assert size == writer.ciphertext_size
 
 
-def test_full_final_segment_is_flagged_last_and_not_followed_by_an_empty_one() -> None:
+@pytest.mark.parametrize(
+    "length",
+    [0, 1, MiB - 1, MiB, MiB + 1, 3 * MiB],
+    ids=["empty", "1", "S-1", "S", "S+1", "3S"],
+)
+def test_round_trip_at_the_default_segment_size(length: int) -> None:
+    data = os.urandom(length)
+    sink = io.BytesIO()
+    assert encrypt_stream(io.BytesIO(data), sink, KEY, BINDING) == ciphertext_size(length, MiB)
+    blob = sink.getvalue()
+    assert int.from_bytes(blob[5:9], "big") == container.DEFAULT_SEGMENT_SIZE == MiB
+    assert decrypt(blob) == data
+    reader = RangeDecryptor(fetcher(blob), len(blob), KEY, BINDING)
+    assert reader.read(0, length) == data
+    assert reader.read(MiB - 10, MiB + 10) == data[MiB - 10 : MiB + 10]
+
+
+def test_full_final_segment_is_not_followed_by_an_empty_one() -> None:
     for n in (16, 32, 64):
-        blob = encrypt(os.urandom(n), 16)
+        data = os.urandom(n)
+        blob = encrypt(data, 16)
+        assert len(segments(blob, 16)) == n // 16
         assert len(blob) == HEADER_SIZE + n + (n // 16) * TAG_SIZE
-        assert decrypt(blob) == decrypt(blob)  # decrypts, so the final full one is "last"
+        assert decrypt(blob) == data
+        assert range_read_all(blob) == data
 
 
 def test_empty_plaintext_is_one_empty_final_segment() -> None:
@@ -232,7 +280,7 @@ def test_truncation_at_every_segment_boundary_is_detected() -> None:
 
 def test_truncation_at_every_length_is_detected() -> None:
     for n in range(len(SMALL_BLOB)):
-        assert_rejected(SMALL_BLOB[:n])
+        assert_truncation_rejected(SMALL_BLOB[:n])
 
 
 def test_truncated_full_final_segment_container_is_detected() -> None:
@@ -241,11 +289,26 @@ def test_truncated_full_final_segment_container_is_detected() -> None:
         assert_rejected(blob[: HEADER_SIZE + k * 32])
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: when the size says 'empty' (64 bytes), RangeDecryptor verifies "
+    "nothing, so a blob cut to 64 bytes or a tampered empty blob reads as empty",
+)
+@pytest.mark.parametrize(
+    "blob",
+    [SMALL_BLOB[:EMPTY_CONTAINER_SIZE], flipped(encrypt(b"", 16), HEADER_SIZE, 0x01)],
+    ids=["cut-to-64-bytes", "tampered-empty"],
+)
+def test_range_reader_rejects_a_bad_blob_of_empty_size(blob: bytes) -> None:
+    with pytest.raises(DecryptionError):
+        RangeDecryptor(fetcher(blob), len(blob), KEY, BINDING).read(0, 1)
+
+
 @FAST
-@given(data=st.binary(min_size=1, max_size=400), seg=st.integers(16, 64), cut=st.integers(1))
+@given(data=st.binary(max_size=400), seg=st.integers(16, 64), cut=st.integers(0, 10**6))
 def test_truncation_at_arbitrary_points_is_detected(data: bytes, seg: int, cut: int) -> None:
     blob = encrypt(data, seg)
-    assert_rejected(blob[: len(blob) - 1 - cut % len(blob)])
+    assert_truncation_rejected(blob[: len(blob) - 1 - cut % len(blob)])
 
 
 @pytest.mark.parametrize(
@@ -286,7 +349,7 @@ def test_segment_or_header_from_another_blob_with_the_same_key_is_detected() -> 
     other = encrypt(os.urandom(len(SMALL_DATA)), SMALL_SEG)  # same key, binding, sizes
     mine, theirs = segments(SMALL_BLOB, SMALL_SEG), segments(other, SMALL_SEG)
     for k in range(len(mine)):
-        spliced = mine[:k] + [theirs[k]] + mine[k + 1 :]
+        spliced = [*mine[:k], theirs[k], *mine[k + 1 :]]
         assert_rejected(SMALL_BLOB[:HEADER_SIZE] + b"".join(spliced))
     assert_rejected(other[:HEADER_SIZE] + SMALL_BLOB[HEADER_SIZE:])  # header swap
 
@@ -408,13 +471,15 @@ def test_stream_releases_only_verified_segments_before_a_corrupt_one() -> None:
         assert sink.getvalue() == SMALL_DATA[: bad * SMALL_SEG]
 
 
-def test_truncated_stream_never_yields_the_cut_segment() -> None:
+def test_truncated_stream_releases_only_segments_followed_by_more_data() -> None:
     full = SMALL_SEG + TAG_SIZE
     for n in range(HEADER_SIZE, len(SMALL_BLOB)):
         got, failed = collect(SMALL_BLOB[:n])
         assert failed
-        verified_segments = max(0, (n - HEADER_SIZE) // full - 1)
-        assert b"".join(got) == SMALL_DATA[: verified_segments * SMALL_SEG]
+        whole, rest = divmod(n - HEADER_SIZE, full)
+        # A complete segment that ends the stream is read as final and fails.
+        verified = whole if rest else max(0, whole - 1)
+        assert b"".join(got) == SMALL_DATA[: verified * SMALL_SEG]
 
 
 def test_range_read_covering_a_corrupt_segment_returns_nothing() -> None:
@@ -499,17 +564,17 @@ def test_plaintext_size_inverts_ciphertext_size(length: int, seg: int) -> None:
     assert plaintext_size(ciphertext_size(length, seg), seg) == length
 
 
-@given(size=st.integers(0, 10**6), seg=st.integers(16, 4096))
+@given(size=st.integers(0, 10**7), seg=st.integers(16, 4096))
 @settings(max_examples=300, deadline=None)
-def test_every_valid_ciphertext_size_has_exactly_one_plaintext_size(size: int, seg: int) -> None:
-    try:
-        length = plaintext_size(size, seg)
-    except DecryptionError:
-        # Invalid sizes are exactly those no plaintext produces.
-        lo = max(0, size - HEADER_SIZE - TAG_SIZE * segment_count(size, seg) - 1)
-        assert all(ciphertext_size(n, seg) != size for n in range(lo, size + 1))
-        return
-    assert ciphertext_size(length, seg) == size
+def test_plaintext_size_accepts_exactly_the_sizes_writers_produce(size: int, seg: int) -> None:
+    # ciphertext_size is strictly increasing: find the one length that could give ``size``.
+    candidate = bisect.bisect_left(range(size + 1), size, key=lambda n: ciphertext_size(n, seg))
+    produced = ciphertext_size(candidate, seg) == size
+    if produced:
+        assert plaintext_size(size, seg) == candidate
+    else:
+        with pytest.raises(DecryptionError):
+            plaintext_size(size, seg)
 
 
 def test_size_rule_examples() -> None:
@@ -579,7 +644,9 @@ class DiscardSink:
 
 
 class PatternSource(io.RawIOBase):
-    """``size`` bytes of a repeating pattern, produced on demand (nothing held)."""
+    """``size`` bytes of a repeating 4 KiB pattern, produced on demand (nothing held)."""
+
+    BLOCK = memoryview(bytes(range(256)) * 16)
 
     def __init__(self, size: int) -> None:
         self._left = size
@@ -588,8 +655,8 @@ class PatternSource(io.RawIOBase):
         return True
 
     def readinto(self, buf: memoryview) -> int:  # type: ignore[override]
-        n = min(len(buf), self._left)
-        buf[:n] = b"\xa5" * n if n <= 4096 else bytes(n)
+        n = min(len(buf), self._left, len(self.BLOCK))
+        buf[:n] = self.BLOCK[:n]
         self._left -= n
         return n
 
@@ -603,9 +670,6 @@ def traced_peak(fn: Callable[[], object]) -> int:
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-
-
-MiB = 1024 * 1024
 
 
 def test_writer_memory_does_not_grow_with_the_plaintext() -> None:
@@ -623,37 +687,22 @@ def test_writer_memory_does_not_grow_with_the_plaintext() -> None:
     assert peak < 4 * MiB, f"peak {peak / MiB:.1f} MiB for a 64 MiB plaintext"
 
 
-def test_stream_functions_memory_does_not_grow_with_the_plaintext(
-    tmp_path: pytest.TempPathFactory,
-) -> None:
+def test_stream_functions_memory_does_not_grow_with_the_plaintext(tmp_path: Path) -> None:
     size = 64 * MiB
-    path = os.path.join(str(tmp_path), "blob")
+    path = tmp_path / "blob"
 
     def encrypt_all() -> None:
-        with open(path, "wb") as out:
+        with path.open("wb") as out:
             assert encrypt_stream(PatternSource(size), out, KEY, BINDING, MiB) == (  # type: ignore[arg-type]
                 ciphertext_size(size, MiB)
             )
 
     def decrypt_all() -> None:
         sink = DiscardSink()
-        with open(path, "rb") as src:
+        with path.open("rb") as src:
             assert decrypt_stream(src, sink, KEY, BINDING) == size
         assert sink.total == size
 
     for fn in (encrypt_all, decrypt_all):
         peak = traced_peak(fn)
         assert peak < 5 * MiB, f"{fn.__name__}: peak {peak / MiB:.1f} MiB for 64 MiB"
-
-
-def _chunks(data: bytes, n: int) -> Iterator[bytes]:
-    for i in range(0, len(data), n):
-        yield data[i : i + n]
-
-
-def test_iter_decrypt_reuses_its_buffers() -> None:
-    blob = encrypt(os.urandom(5 * 16), 16)
-    views = list(iter_decrypt(io.BytesIO(blob), KEY, BINDING))
-    assert len(views) == 5
-    assert len({v.obj is views[0].obj for v in views}) == 1  # one buffer, documented reuse
-    assert list(_chunks(b"", 3)) == []
