@@ -242,6 +242,7 @@ def run(
     range_len = int(range_mib * MiB)
     if range_len > size:
         raise SystemExit("--range-mib must not exceed --size-mib")
+    load_at_start = os.getloadavg()[0]
     key = os.urandom(container.KEY_SIZE)
     binding = container.Binding("bench-site", "bench-clip", "original")
     workdir = Path(tempfile.mkdtemp(prefix="verp-bench-", dir="/tmp"))
@@ -284,6 +285,9 @@ def run(
         "range_read_p50_ratio": round(lat["encrypted_p50"] / lat["plaintext_p50"], 3),
         "range_read_p95_ratio": round(range_p95_ratio, 3),
         "peak_rss_mib": round(peak_rss_mib, 1),
+        "cpu_count": os.cpu_count(),
+        "load_average_1min_at_start": round(load_at_start, 2),
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "targets": {
             "encrypt_to_copy_ratio_min": TARGET_THROUGHPUT_RATIO,
             "decrypt_to_copy_ratio_min": TARGET_THROUGHPUT_RATIO,

@@ -4,7 +4,6 @@ Shape (see config/default.toml)::
 
     [retention]
     max_days = 730                 # hard maximum for everything, from upload
-    sweep_interval_minutes = 60    # how often the worker runs the sweep
     [retention.kinds.<kind>]
     from = "sign-off" | ["shared-review", "programme-end"]
     margin_days = 30
@@ -26,7 +25,7 @@ from typing import Any
 
 EVENTS = ("upload", "shared-review", "sign-off", "programme-end")
 KIND_FIELDS = ("from", "margin_days", "max_days", "purpose_margin_days")
-TOP_FIELDS = ("max_days", "sweep_interval_minutes", "kinds", "sites", "file")
+TOP_FIELDS = ("max_days", "kinds", "sites", "file")
 
 
 class RetentionSettingsError(ValueError):
@@ -44,9 +43,6 @@ def validate_retention(raw: Mapping[str, Any]) -> dict[str, Any]:
                 f"retention.{key}: unknown setting; expected one of {TOP_FIELDS}"
             )
     cap = _whole(raw.get("max_days", 730), "retention.max_days", minimum=1)
-    interval = _whole(
-        raw.get("sweep_interval_minutes", 60), "retention.sweep_interval_minutes", minimum=1
-    )
     kinds_raw = raw.get("kinds")
     if not isinstance(kinds_raw, Mapping) or not kinds_raw:
         raise RetentionSettingsError("retention.kinds: at least one footage kind needs a policy")
@@ -60,7 +56,6 @@ def validate_retention(raw: Mapping[str, Any]) -> dict[str, Any]:
     sites = {str(slug): _site(table, str(slug), kinds, cap) for slug, table in sites_raw.items()}
     out: dict[str, Any] = {
         "max_days": cap,
-        "sweep_interval_minutes": interval,
         "kinds": kinds,
         "sites": sites,
     }

@@ -26,7 +26,7 @@ from storage.vault import Vault
 
 STAGING_PREFIX = "staging-"
 #: Roles that may upload footage; DPOs audit and never add footage.
-UPLOAD_ROLES = ("facilitator", "supervisor", "admin")
+UPLOAD_ROLES = ("facilitator", "supervisor")
 #: Roles that may take decrypted footage out of the system. System actors (the CLI,
 #: run by an operator who holds the key files) may too.
 EXPORT_ROLES = ("facilitator", "supervisor")

@@ -10,7 +10,8 @@ Renditions (encrypted blobs of the clip; see ingest.outcomes.CONTENT_TYPES):
 
 * ``playback``   video/mp4 — H.264/AAC, constant frame rate, no metadata, +faststart
 * ``poster``     image/jpeg
-* ``sprite``     image/jpeg — the thumbnail grid
+* ``sprite``     image/jpeg — the thumbnail grid (from the rendition's keyframes,
+  ingest.keyframes, when the interval is at least the keyframe distance)
 * ``thumbnails`` text/vtt — cues point at :data:`SPRITE_URL` ``#xywh=x,y,w,h``, a URL
   *relative to the VTT's own URL*: the web app serves both from one directory, e.g.
   ``/clips/<id>/media/thumbnails.vtt`` and ``/clips/<id>/media/sprite.jpg``.
@@ -38,12 +39,13 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ingest import claims, outcomes, workspace
+from ingest import claims, keyframes, outcomes, workspace
 from ingest.claims import Claim, ClaimLost
 from ingest.clips import STAGING_PREFIX, is_staging
 from ingest.errors import (
@@ -55,7 +57,7 @@ from ingest.errors import (
 )
 from ingest.probe import Caps, probe
 from ingest.services import IngestServices
-from ingest.thumbnails import render_thumbnails
+from ingest.thumbnails import Thumbnails, render_thumbnails, webvtt
 from ingest.transcode import output_frame_rate, transcode
 from storage.db.footage import Blob, Clip
 from storage.errors import DecryptionError, KeyNotFound
@@ -215,15 +217,9 @@ def _run(services: IngestServices, claim: Claim, ws: Path, reporter: _Reporter) 
     source.unlink()  # the original, with the device's metadata, is no longer needed
 
     reporter.stage("thumbnails")
-    thumbs = render_thumbnails(
-        playback,
-        ws / "thumbs",
-        interval_s=settings.thumbnail_interval_seconds,
-        thumb_width=settings.thumbnail_width,
-        sprite_url=SPRITE_URL,
-    )
     # Our own output passes the same checks; its facts are what the player will show.
     rendition = probe(playback, caps=caps_from(services))
+    thumbs = _thumbnails(services, ws, playback, rendition.duration_ms)
 
     reporter.stage("encrypting")
     files = {
@@ -236,6 +232,33 @@ def _run(services: IngestServices, claim: Claim, ws: Path, reporter: _Reporter) 
     done = outcomes.Outputs(info, rendition, rate, thumbs, files)
     outcomes.register_ready(services, claim, done, reporter.notify_only)
     reporter.finished()
+
+
+def _thumbnails(services: IngestServices, ws: Path, playback: Path, duration_ms: int) -> Thumbnails:
+    """Poster, sprite and VTT track; from a keyframe proxy when the interval allows
+    (ingest.keyframes: a few dozen decoded frames instead of every one)."""
+    settings = services.settings
+    interval = keyframes.interval_for(settings.thumbnail_interval_seconds, duration_ms)
+    source = playback
+    if keyframes.usable(interval):
+        source = ws / "keyframes.mov"
+        keyframes.keyframe_proxy(playback, source, interval_s=interval, duration_ms=duration_ms)
+    thumbs = render_thumbnails(
+        source,
+        ws / "thumbs",
+        interval_s=interval,
+        thumb_width=settings.thumbnail_width,
+        sprite_url=SPRITE_URL,
+        max_thumbnails=keyframes.MAX_THUMBNAILS,
+    )
+    if source == playback:
+        return thumbs
+    # The proxy ends on a whole interval; the track must end where the rendition does.
+    duration_s = duration_ms / 1000
+    size = (thumbs.thumb_width, thumbs.thumb_height)
+    vtt = webvtt(thumbs.count, thumbs.interval_s, duration_s, thumbs.columns, size, SPRITE_URL)
+    thumbs.vtt_path.write_text(vtt, encoding="utf-8")
+    return replace(thumbs, vtt=vtt, duration_s=duration_s)
 
 
 def _decrypt_source(

@@ -11,8 +11,9 @@ A job's directory is removed when the job ends, whether it succeeded or failed. 
 worker that was killed (SIGKILL, OOM, power loss) cannot clean up, so every worker
 calls :func:`clean_stale` on start. The ``.lock`` file tells a stale directory from a
 live one: the kernel drops an ``flock`` when its process dies, so a directory whose
-lock can be taken belongs to nobody and is removed, while one held by another running
-worker on the same machine is left alone.
+lock can be taken belongs to nobody and is removed (after killing any ffmpeg the dead
+worker left running in it: ffmpeg ignores SIGPIPE and would run on), while one held by
+another running worker on the same machine is left alone.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import fcntl
 import os
 import re
 import shutil
+import signal
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +34,9 @@ from pathlib import Path
 from ingest.errors import IngestError
 
 LOCK_NAME = ".lock"
+#: Job directories of this process that are in use, for :func:`remove_live`.
+_LIVE: set[Path] = set()
+_LIVE_LOCK = threading.Lock()
 _LABEL = re.compile(r"^[a-z0-9-]{1,40}$")
 _UNLOCKED_GRACE_S = 60.0
 
@@ -75,6 +81,8 @@ def job_workspace(root: Path, label: str) -> Iterator[Path]:
         lock_fd = os.open(path / LOCK_NAME, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         raise WorkspaceError(f"cannot create a job workspace: {exc.strerror}") from exc
+    with _LIVE_LOCK:
+        _LIVE.add(path)
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield path
@@ -83,6 +91,24 @@ def job_workspace(root: Path, label: str) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
         finally:
             os.close(lock_fd)
+            with _LIVE_LOCK:
+                _LIVE.discard(path)
+
+
+def remove_live() -> int:
+    """Stop the tools still working in this process's job directories and remove the
+    directories; returns how many.
+
+    For a worker that is shutting down without waiting for its jobs (SIGTERM): their
+    threads die with the process, so nothing else would remove the plaintext before
+    the next worker start.
+    """
+    with _LIVE_LOCK:
+        paths = list(_LIVE)
+    for path in paths:
+        _kill_users(path)
+        shutil.rmtree(path, ignore_errors=True)
+    return len(paths)
 
 
 def private_file(path: Path) -> int:
@@ -109,9 +135,33 @@ def clean_stale(root: Path) -> list[str]:
             continue
         if _held_by_live_job(entry):
             continue
+        _kill_users(entry)
         shutil.rmtree(entry, ignore_errors=True)
         removed.append(entry.name)
     return removed
+
+
+def _kill_users(path: Path) -> None:
+    """SIGKILL our own processes whose command line names ``path``.
+
+    ffmpeg ignores SIGPIPE, so one started by a worker that was killed runs on to the
+    end of its input, writing plaintext into the dead job's directory. Only Linux
+    (``/proc``); the directory name is unguessable, so nothing else names it.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return
+    needle = f"{path.resolve()}/".encode()  # tools get absolute paths of files inside
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if entry.stat().st_uid != os.getuid():
+                continue
+            if needle in (entry / "cmdline").read_bytes():
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not ours to inspect
 
 
 def _held_by_live_job(path: Path) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from argon2 import PasswordHasher
@@ -35,16 +36,18 @@ def needs_rehash(password_hash: str) -> bool:
     return _HASHER.check_needs_rehash(password_hash)
 
 
-# A fixed hash to verify against when the email is unknown, so timing does not
-# reveal which accounts exist.
-_DUMMY_HASH = _HASHER.hash("verp-no-such-user-padding")
+@functools.cache
+def _dummy_hash() -> str:
+    """A fixed hash to verify against when the email is unknown, so timing does not
+    reveal which accounts exist (computed on first use, not at import)."""
+    return _HASHER.hash("verp-no-such-user-padding")
 
 
 def authenticate(session: Session, email: str, password: str) -> User | None:
     """The active user with this email and password, or None."""
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
-        check_password(_DUMMY_HASH, password)
+        check_password(_dummy_hash(), password)
         return None
     if not user.active or not check_password(user.password_hash, password):
         return None

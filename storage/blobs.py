@@ -56,8 +56,8 @@ CHUNK = 1024 * 1024
 
 
 def _safe_relpath(key: str) -> Path:
-    parts = Path(key).parts
-    if not key or key.startswith("/") or any(p in ("..", ".", "") for p in parts):
+    parts = key.split("/")
+    if not key or any(p in ("..", ".", "") for p in parts):
         raise BlobStoreError(f"invalid blob key {key!r}")
     return Path(*parts)
 

@@ -123,14 +123,23 @@ def read_checkpoint(store: CheckpointStore, audit_key: bytes, name: str) -> Chec
     return checkpoint
 
 
+def latest_seq(store: CheckpointStore) -> int | None:
+    """The highest sequence number named by a checkpoint in the store (unauthenticated)."""
+    parts = [name.split("-") for name in store.names()]
+    return max((int(p[1]) for p in parts if len(p) >= 4 and p[1].isdigit()), default=None)
+
+
 def checkpoint_head(
     session: Session, store: CheckpointStore, audit_key: bytes, at: datetime
 ) -> Checkpoint | None:
-    """Checkpoint the committed head of the chain (None if the log is empty)."""
+    """Checkpoint the committed head of the chain.
+
+    Returns None when the log is empty or the newest checkpoint already covers the head.
+    """
     head = session.execute(
         select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
     ).first()
-    if head is None:
+    if head is None or latest_seq(store) == int(head[0]):
         return None
     return write_checkpoint(store, audit_key, int(head[0]), str(head[1]), at)
 

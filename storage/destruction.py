@@ -24,13 +24,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-import storage.db.models  # noqa: F401  (every table must be known to find the clip's rows)
 from storage.audit import Actor, AuditLog
 from storage.checkpoints import checkpoint_head
-from storage.db.base import Base
+from storage.clip_rows import delete_clip_rows
 from storage.db.engine import Database
 from storage.db.footage import Blob, Clip, Consent, DataKey
 from storage.db.governance import AuditEntry, Tombstone
@@ -46,11 +45,6 @@ STEPS = ("marked", "shredded", "blob-deleted", "blobs-deleted", "tombstoned")
 # upload-*: footage that never fully arrived (ingest.reception.discard_clip).
 REASONS = ("retention-expired", "consent-withdrawn", "upload-abandoned", "upload-terminated")
 SWEEPER = Actor.system("retention-sweep")
-
-# Rows that outlive the destruction: the evidence a DPO needs, never footage or a key.
-_KEEP = frozenset(
-    {"clips", "blobs", "data_keys", "legal_holds", "tombstones", "consents", "audit_entries"}
-)
 
 
 @dataclass(frozen=True)
@@ -189,7 +183,7 @@ class Destroyer:
             if not self._shred(clip_id, actor):
                 return Outcome(clip_id, destroyed=True)
             self._flush_sqlite_wal()
-            self._delete_blobs(clip_id)
+            self._delete_blobs(clip_id, actor)
             self._tombstone(clip_id, actor)
         except StorageError as exc:
             if isinstance(exc, ValidationError):
@@ -238,12 +232,14 @@ class Destroyer:
         self._step("shredded", clip_id)
         return True
 
-    def _delete_blobs(self, clip_id: str) -> None:
+    def _delete_blobs(self, clip_id: str, actor: Actor) -> None:
         """Step 3. Raises BlobStoreError (or BlobError) when the store fails."""
         with self.db.session() as session:
-            clip = session.get(Clip, clip_id)
+            clip = lock_clip(session, clip_id)
             assert clip is not None
             site_id = clip.site_id
+            # A row written by a request that raced the shred may point at a blob.
+            self._delete_late_rows(session, clip, actor)
             blob_ids = [b.id for b in self.vault.blobs_of(session, clip_id)]
         for blob_id in blob_ids:
             with self.db.session() as session:
@@ -268,6 +264,7 @@ class Destroyer:
             if rows or stored:
                 raise BlobStoreError(f"clip {clip_id} still has {rows + len(stored)} blob(s)")
             self.vault.shred_key(session, clip_id)  # in case a key reappeared (never expected)
+            self._delete_late_rows(session, clip, actor)
             session.add(self._make_tombstone(session, clip, actor))
             session.flush()
             shred = _last_entry(session, clip_id, "clip.shred")
@@ -291,12 +288,32 @@ class Destroyer:
             clip.title, clip.stage, clip.media, clip.failure_reason = "", "", {}, None
         self._step("tombstoned", clip_id)
 
+    def _delete_late_rows(self, session: Session, clip: Clip, actor: Actor) -> None:
+        """Rows that appeared after the shred (a concurrent request): delete and audit them."""
+        deleted = {table: n for table, n in delete_clip_rows(session, clip.id).items() if n}
+        if deleted:
+            self.audit.append(
+                session,
+                actor,
+                "clip.late_rows",
+                target_type="clip",
+                target_id=clip.id,
+                site_id=clip.site_id,
+                details={"annotations": deleted.get("annotations", 0), "rows_deleted": deleted},
+            )
+
     def _make_tombstone(self, session: Session, clip: Clip, actor: Actor) -> Tombstone:
         consent = session.get(Consent, clip.consent_id)
         key = session.get(DataKey, clip.id)
         shred = _last_entry(session, clip.id, "clip.shred")
         request = _last_entry(session, clip.id, "clip.destroy_request")
         counts = shred.details if shred is not None else {}
+        late = session.scalars(
+            select(AuditEntry.details).where(
+                AuditEntry.target_id == clip.id, AuditEntry.action == "clip.late_rows"
+            )
+        )
+        late_annotations = sum(int(d.get("annotations", 0)) for d in late)
         return Tombstone(
             clip_id=clip.id,
             site_id=clip.site_id,
@@ -315,7 +332,7 @@ class Destroyer:
             requested_by=request.actor_id if request is not None else None,
             key_destroyed_at=key.destroyed_at if key is not None else None,
             method="crypto-shred",
-            annotation_count=int(counts.get("annotations", 0)),
+            annotation_count=int(counts.get("annotations", 0)) + late_annotations,
             blob_count=int(counts.get("blobs", 0)),
         )
 
@@ -332,47 +349,3 @@ def _last_entry(session: Session, clip_id: str, action: str) -> AuditEntry | Non
         .limit(1)
     )
     return session.scalar(query)
-
-
-def delete_clip_rows(session: Session, clip_id: str) -> dict[str, int]:
-    """Delete every row that belongs to the clip, except the evidence tables; counts per table.
-
-    "Belongs" follows foreign keys: a row of a table with a foreign key to the clip, or to
-    a row that belongs to the clip (a reply to an annotation of the clip, a moment's blob).
-    Tables added later are covered as long as they declare their foreign keys.
-    """
-    clauses = _ownership_clauses(clip_id)
-    counts: dict[str, int] = {}
-    for table in reversed(Base.metadata.sorted_tables):
-        if table.name in clauses and table.name not in _KEEP:
-            result = session.execute(delete(table).where(clauses[table.name]))
-            counts[table.name] = int(getattr(result, "rowcount", 0) or 0)
-    session.flush()
-    return counts
-
-
-def _ownership_clauses(clip_id: str) -> dict[str, ColumnElement[bool]]:
-    tables: dict[str, Table] = dict(Base.metadata.tables)
-    blobs = tables["blobs"]
-    # Blobs are deleted through the vault, but rows that point at them belong to the clip.
-    clauses: dict[str, ColumnElement[bool]] = {"blobs": blobs.c.clip_id == clip_id}
-    sizes: dict[str, int] = {"blobs": 1}
-    changed = True
-    while changed:
-        changed = False
-        for table in Base.metadata.sorted_tables:
-            if table.name in _KEEP:
-                continue
-            conditions: list[ColumnElement[bool]] = []
-            for fk in table.foreign_keys:
-                target = fk.column.table
-                if target.name == "clips":
-                    conditions.append(fk.parent == clip_id)
-                elif target.name in clauses and target.name != table.name:
-                    owned = select(fk.column).where(clauses[target.name])
-                    conditions.append(fk.parent.in_(owned))
-            if conditions and len(conditions) > sizes.get(table.name, 0):
-                clauses[table.name] = or_(*conditions)
-                sizes[table.name] = len(conditions)
-                changed = True
-    return clauses

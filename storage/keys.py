@@ -80,6 +80,7 @@ class LocalKeyFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._data: dict[str, Any] | None = None
+        self._mtime_ns = -1
 
     # -- file handling -------------------------------------------------
     @staticmethod
@@ -93,7 +94,13 @@ class LocalKeyFile:
         return True
 
     def _load(self) -> dict[str, Any]:
-        if self._data is None:
+        # Re-read when the file changed, so long-running processes pick up a rotation.
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            mtime = -2
+        if self._data is None or mtime != self._mtime_ns:
+            self._data = None
             try:
                 mode = stat.S_IMODE(self.path.stat().st_mode)
                 if mode & 0o077:
@@ -101,6 +108,7 @@ class LocalKeyFile:
                         f"key file {self.path} is readable by others (mode {mode:o}); chmod 600 it"
                     )
                 self._data = json.loads(self.path.read_text(encoding="utf-8"))
+                self._mtime_ns = mtime
             except FileNotFoundError as exc:
                 raise KeyProviderError(f"key file {self.path} not found; run `verp init`") from exc
             except (OSError, ValueError) as exc:

@@ -19,10 +19,13 @@ M = TypeVar("M", bound=Base)
 
 
 def lock_row(session: Session, model: type[M], row_id: str) -> M | None:
-    """The row of ``model`` with primary key ``id``, locked until the transaction ends."""
+    """The row of ``model`` (a tenant table: it has ``id`` and ``site_id``) with primary key
+    ``row_id``, locked until the transaction ends; None if there is no such row."""
     if session.get_bind().dialect.name == "sqlite":
         table = Base.metadata.tables[model.__tablename__]
-        session.execute(update(table).where(table.c.id == row_id).values(id=table.c.id))
+        # Touch site_id (every tenant row has one), not the key: a no-op write to a
+        # primary key would make SQLite check every child table's foreign keys.
+        session.execute(update(table).where(table.c.id == row_id).values(site_id=table.c.site_id))
         return session.get(model, row_id, populate_existing=True)
     query = select(model).where(model.id == row_id).with_for_update()  # type: ignore[attr-defined]
     return session.scalar(query.execution_options(populate_existing=True))

@@ -2,9 +2,9 @@
 
 Each checkpoint is a new object (an existing name is refused) with an Object Lock
 retention date, so neither the application nor anyone holding its database credentials
-can delete or overwrite it before that date (COMPLIANCE mode: not even the bucket owner). The bucket must be created with Object
-Lock enabled (docs/retention.md). This module is the boto3 boundary for checkpoints:
-botocore errors become :class:`AuditIntegrityError`.
+can delete or overwrite it before that date (COMPLIANCE mode: not even the bucket owner).
+The bucket must be created with Object Lock enabled (docs/retention.md). This module is
+the boto3 boundary for checkpoints: botocore errors become :class:`AuditIntegrityError`.
 """
 
 from __future__ import annotations

@@ -128,7 +128,7 @@ def _make_site(svc: Services, slug: str) -> SiteWorld:
     with svc.db.session() as db:
         site_row = db.get(Site, world.id)
         assert site_row is not None
-        consent = record_consent(db, svc.audit, facilitator, world.id, _consent(f"FAM-{slug}01"))
+        consent = record_consent(db, svc.audit, facilitator, world.id, _consent(f"FAM-{slug.upper()}01"))
         world.consent = consent.id
         clips = []
         for title in ("ready", "receiving", "doomed"):
@@ -208,9 +208,7 @@ def login_as(world: World) -> LoginAs:
     """``login_as(client, role, site="a")`` signs in through the form; returns the user id."""
 
     def sign_in(client: FlaskClient, role: str, site: str = "a") -> str:
-        response = post(
-            client, "/login", {"email": world.email(role, site), "password": PASSWORD}
-        )
+        response = post(client, "/login", {"email": world.email(role, site), "password": PASSWORD})
         assert response.status_code == 302, response.get_data(as_text=True)[:500]
         return world.sites[site].users[role]
 

@@ -29,8 +29,10 @@ from webapp.context import EXTENSION, current_user
 from webapp.errors import register_error_handlers
 from webapp.nav import nav_for
 
-#: Largest request body accepted (tus PATCH chunks are 5 MiB).
+#: Largest request body accepted for forms and JSON (the tus endpoint streams its own).
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
+#: Size of each tus PATCH the upload page sends (a lost chunk costs at most this much).
+UPLOAD_CHUNK_BYTES = 5 * 1024 * 1024
 
 
 def blueprints() -> list[tuple[Blueprint, tuple[str, ...] | None]]:
@@ -85,6 +87,8 @@ def create_app(
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
         TEMPLATES_AUTO_RELOAD=False,
+        VERP_UPLOAD_CHUNK_BYTES=UPLOAD_CHUNK_BYTES,
+        VERP_INLINE_PROCESSING=False,
     )
     security.configure(app, settings, read_secret_file(settings.secret_key_file))
     app.config.update(config or {})

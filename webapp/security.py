@@ -80,6 +80,7 @@ def add_headers(response: Response, *, hsts: bool) -> Response:
     if hsts:
         headers["Strict-Transport-Security"] = HSTS
     if request.endpoint != "static" or g.get("user") is not None:
-        headers["Cache-Control"] = "no-store"
+        if "no-store" not in headers.get("Cache-Control", ""):  # keep "private, no-store"
+            headers["Cache-Control"] = "no-store"
         headers["Pragma"] = "no-cache"
     return response

@@ -8,7 +8,7 @@ everywhere") takes effect on the next request of every session in every worker.
 
 from __future__ import annotations
 
-from flask import g, request, session
+from flask import flash, g, request, session
 from sqlalchemy import select
 
 from storage.db.tenancy import Site, User
@@ -71,6 +71,15 @@ def pending_second_factor() -> str | None:
     return uid
 
 
+EXPIRED = "You were signed out because verp was not used for a while."
+REVOKED = "You were signed out. Please sign in again."
+
+
+def _drop(reason: str) -> None:
+    session.clear()
+    flash(reason, "info")
+
+
 def end() -> None:
     """Forget the session (log out this browser)."""
     session.clear()
@@ -79,11 +88,9 @@ def end() -> None:
 def load_user() -> None:
     """``before_request`` hook: set ``g.user`` from the cookie, enforcing expiry and epoch.
 
-    ``g.session_ended`` says why a session was just dropped ("expired" or "revoked") so
-    the login page can explain.
+    A dropped session leaves a message for the sign-in page saying why.
     """
     g.user = None
-    g.session_ended = None
     if request.endpoint == "static":
         return
     uid = session.get(UID)
@@ -93,8 +100,7 @@ def load_user() -> None:
     now = _now()
     seen = session.get(SEEN)
     if not isinstance(seen, int) or now - seen > settings.session_minutes * 60:
-        session.clear()
-        g.session_ended = "expired"
+        _drop(EXPIRED)
         return
     with unit_of_work() as db:
         row = db.execute(
@@ -105,8 +111,7 @@ def load_user() -> None:
         return
     user, site = row
     if not user.active or session.get(EPOCH) != user.session_epoch:
-        session.clear()
-        g.session_ended = "revoked"
+        _drop(REVOKED)
         return
     session[SEEN] = now
     g.user = CurrentUser(

@@ -6,8 +6,14 @@ errors are turned into status codes by ``webapp.errors``; this module only adds 
 ``Tus-Resumable`` (and, on 412, ``Tus-Version``) headers every tus response carries.
 
 The signed-in user comes from ``flask.g.user`` (a ``webapp.context.CurrentUser``);
-requests without one get 401. CSRF protection (if the app installs it) applies to
-POST/PATCH/DELETE: browser clients send the token in an ``X-CSRFToken`` header.
+requests without one get 401.
+
+CSRF: every request but OPTIONS must carry ``Tus-Resumable: 1.0.0`` (checked before
+anything else). A custom header cannot be sent cross-site without a CORS preflight,
+which this app never grants, so the header is this endpoint's CSRF defence and the
+blueprint is exempted from Flask-WTF's token check. It has to be: that check reads
+``request.form``, which refuses any body over ``MAX_CONTENT_LENGTH`` before the view
+can lift the limit, and standard tus clients send the whole file in one PATCH.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from collections.abc import Callable
 from email.utils import format_datetime
 
 from flask import Blueprint, Response, current_app, request, url_for
+from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import ClientDisconnected
 
 from ingest.jobs import enqueue_process
@@ -38,6 +45,14 @@ log = logging.getLogger("verp.web")
 bp = Blueprint("tus", __name__, url_prefix="/api/v1/uploads")
 
 _OVERRIDABLE = ("PATCH", "DELETE", "HEAD")
+
+
+@bp.record_once
+def _exempt_from_form_csrf(state: BlueprintSetupState) -> None:
+    """The Tus-Resumable header is this endpoint's CSRF defence (see module docstring)."""
+    csrf = state.app.extensions.get("csrf")
+    if csrf is not None:
+        csrf.exempt(bp)
 
 
 @bp.after_request
@@ -112,6 +127,7 @@ def upload(upload_id: str) -> Response:
 
 
 def _actor() -> Actor:
+    # First, before anything else: the custom header is also what stops cross-site requests.
     check_version(request.headers.get("Tus-Resumable"))
     user = current_user()
     if user is None:
@@ -121,8 +137,9 @@ def _actor() -> Actor:
 
 def _body_reader() -> Callable[[int], bytes]:
     """``read(n)`` over the request body; a dropped connection reads as the end."""
-    # Uploads are bounded by their Upload-Length, not by the app's form-size limit.
-    request.max_content_length = None
+    # A PATCH body is bounded by its upload's Upload-Length (at most the upload cap), not
+    # by the app's form-size limit. (None here would mean "use the app's limit".)
+    request.max_content_length = services().settings.max_upload_bytes
     stream = request.stream
 
     def read(size: int) -> bytes:

@@ -54,5 +54,15 @@ class Database:
         finally:
             session.close()
 
+    def checkpoint(self) -> None:
+        """Flush SQLite's write-ahead log into the main file and truncate it.
+
+        Called after crypto-shredding so the old wrapped key does not linger in the
+        WAL file (secure_delete then overwrites it in the main file). No-op elsewhere.
+        """
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def dispose(self) -> None:
         self.engine.dispose()

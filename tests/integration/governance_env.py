@@ -51,6 +51,11 @@ def run_verp(env: dict[str, str], *args: str, **kw: Any) -> subprocess.Completed
     verp = Path(sys.executable).with_name("verp")
     full = {**os.environ, **env}
     return subprocess.run(
-        [str(verp), *args], env=full, capture_output=True, text=True, timeout=120, check=False,
+        [str(verp), *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         **kw,
-    )  # fmt: skip
+    )

@@ -22,19 +22,19 @@ from tests.unit.governance.factory import make_clip, make_consent, make_world, w
 AFTER_A_YEAR = (START + timedelta(days=400)).isoformat()
 
 
-@pytest.fixture(params=["embedded", "postgresql", "s3"])
+@pytest.fixture(params=["embedded", "postgresql+s3"])
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The embedded default, and the scale-out profile (PostgreSQL, S3, KMS, locked
+    checkpoints). PostgreSQL alone is covered by the unit tests' ``services`` fixture."""
     if request.param == "embedded":
         yield base_env(tmp_path / "home", f"sqlite:///{tmp_path / 'home' / 'verp.db'}")
         return
-    db_url = request.getfixturevalue("pg_schema_url")
-    out = base_env(tmp_path / "home", db_url)
-    if request.param == "s3":
-        out |= s3_env(
-            request.getfixturevalue("moto_endpoint"),
-            request.getfixturevalue("s3_bucket"),
-            request.getfixturevalue("kms_key_id"),
-        )
+    out = base_env(tmp_path / "home", request.getfixturevalue("pg_schema_url"))
+    out |= s3_env(
+        request.getfixturevalue("moto_endpoint"),
+        request.getfixturevalue("s3_bucket"),
+        request.getfixturevalue("kms_key_id"),
+    )
     yield out
 
 
@@ -55,10 +55,20 @@ def test_dpo_workflow(env: dict[str, str], tmp_path: Path) -> None:
 
     status = _json(env, "retention", "status", "--now", START.isoformat())
     assert status == [
-        {"site": "north", "kind": "home-visit", "active": 3, "due-30d": 0, "due-7d": 0,
-         "overdue": 0, "held": 0, "unscheduled": 0, "destroying": 0, "destroyed": 0,
-         "total": 3}
-    ]  # fmt: skip
+        {
+            "site": "north",
+            "kind": "home-visit",
+            "active": 3,
+            "due-30d": 0,
+            "due-7d": 0,
+            "overdue": 0,
+            "held": 0,
+            "unscheduled": 0,
+            "destroying": 0,
+            "destroyed": 0,
+            "total": 3,
+        }
+    ]
 
     hold = _json(env, "holds", "place", held, "--reason", "complaint 2026/7", "--by", "DPO north")
     assert isinstance(hold, dict) and hold["placed_by"] == "DPO north"
@@ -80,8 +90,9 @@ def test_dpo_workflow(env: dict[str, str], tmp_path: Path) -> None:
     assert swept["destroyed"] == [held]  # type: ignore[index]
 
     report_file = tmp_path / "report.html"
-    result = run_verp(env, "retention", "report", "--site", "north", "--format", "html",
-                      "-o", str(report_file))  # fmt: skip
+    result = run_verp(
+        env, "retention", "report", "--site", "north", "--format", "html", "-o", str(report_file)
+    )
     assert result.returncode == 0, result.stderr
     assert stat.S_IMODE(report_file.stat().st_mode) == 0o600
     page = report_file.read_text()
@@ -126,11 +137,13 @@ def test_bad_input_gets_a_clear_error_and_changes_nothing(tmp_path: Path) -> Non
     consent = make_consent(svc, world)
     clip_id = make_clip(svc, world, consent, review_rows=False)
 
-    result = run_verp(env, "consent", "withdraw", consent, "--purposes", "marketing",
-                      "--reason", "x")  # fmt: skip
+    result = run_verp(
+        env, "consent", "withdraw", consent, "--purposes", "marketing", "--reason", "x"
+    )
     assert result.returncode == 1 and "unknown purpose 'marketing'" in result.stderr
-    result = run_verp(env, "consent", "withdraw", "no-such-id", "--purposes", "all",
-                      "--reason", "x")  # fmt: skip
+    result = run_verp(
+        env, "consent", "withdraw", "no-such-id", "--purposes", "all", "--reason", "x"
+    )
     assert result.returncode == 1 and "no consent" in result.stderr
     result = run_verp(env, "retention", "sweep", "--now", "next tuesday")
     assert result.returncode == 2 and "ISO 8601" in result.stderr
@@ -138,8 +151,9 @@ def test_bad_input_gets_a_clear_error_and_changes_nothing(tmp_path: Path) -> Non
     assert result.returncode == 1 and "reason" in result.stderr
     result = run_verp(env, "retention", "report", "--site", "nowhere")
     assert result.returncode == 1 and "nowhere" in result.stderr
-    bad = run_verp({**env, "VERP_RETENTION_FILE": str(tmp_path / "missing.toml")},
-                   "retention", "status")  # fmt: skip
+    bad = run_verp(
+        {**env, "VERP_RETENTION_FILE": str(tmp_path / "missing.toml")}, "retention", "status"
+    )
     assert bad.returncode == 2 and "VERP_RETENTION_FILE" in bad.stderr
     assert wrapped_key(svc, clip_id) is not None
     status = _json(env, "retention", "status")

@@ -47,9 +47,13 @@ def _kill_then_resume(env: dict[str, str], step: str, tmp_path: Path) -> None:
     script = tmp_path / "killer.py"
     script.write_text(KILLER)
     killed = subprocess.run(
-        [sys.executable, str(script), step, NOW], env={**os.environ, **env},
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        [sys.executable, str(script), step, NOW],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert killed.returncode == -signal.SIGKILL, (killed.stdout, killed.stderr)
     resumed = run_verp(env, "retention", "sweep", "--now", NOW, "--json")
     assert resumed.returncode == 0, resumed.stderr
@@ -89,9 +93,13 @@ def test_sigkill_at_each_step_then_resume(step: str, db_url: str, tmp_path: Path
 
 @pytest.mark.parametrize("step", ["shredded", "blob-deleted"])
 def test_sigkill_on_s3_then_resume(
-    step: str, pg_schema_url: str, moto_endpoint: str, s3_bucket: str, kms_key_id: str,
+    step: str,
+    pg_schema_url: str,
+    moto_endpoint: str,
+    s3_bucket: str,
+    kms_key_id: str,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     env = base_env(tmp_path / "home", pg_schema_url) | s3_env(moto_endpoint, s3_bucket, kms_key_id)
     svc, site_id, clips = _world(env)
     try:

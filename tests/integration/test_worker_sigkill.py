@@ -64,7 +64,7 @@ def processes_using(path: Path) -> list[int]:
     """Pids whose command line mentions ``path`` (an ffmpeg orphaned by the kill)."""
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
             try:
                 if str(path).encode() in (entry / "cmdline").read_bytes():
                     found.append(int(entry.name))
@@ -98,9 +98,7 @@ def test_a_killed_worker_leaves_plaintext_only_in_its_workspace_and_the_clip_fin
             worker.kill()
         log.close()
 
-    # ffmpeg dies with its parent (its progress pipe breaks): no orphan keeps writing.
-    wait_for("orphaned ffmpeg to exit", lambda: not processes_using(workspace), timeout=15)
-
+    # An orphaned ffmpeg may still be writing, but only inside the dead job's directory.
     assert stat.S_IMODE(workspace.stat().st_mode) == 0o700
     jobs_left = list(workspace.iterdir())
     assert len(jobs_left) == 1 and stat.S_IMODE(jobs_left[0].stat().st_mode) == 0o700
@@ -116,7 +114,8 @@ def test_a_killed_worker_leaves_plaintext_only_in_its_workspace_and_the_clip_fin
     worker = subprocess.Popen([str(VERP), "worker"], env=env, stdout=log, stderr=log)
     try:
         # It clears the dead job's workspace at once, then re-queues and processes the clip.
-        wait_for("the stale workspace to go", lambda: not (workspace / jobs_left[0].name).exists())
+        wait_for("the stale workspace to go", lambda: not jobs_left[0].exists())
+        assert not processes_using(jobs_left[0]), "the orphaned ffmpeg should be killed"
         wait_for("the clip to be ready", lambda: clip_row(services, clip_id).status == "ready")
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)
@@ -130,6 +129,25 @@ def test_a_killed_worker_leaves_plaintext_only_in_its_workspace_and_the_clip_fin
     assert set(blobs_of(services, clip_id)) == {"playback", "poster", "sprite", "thumbnails"}
     assert is_empty(workspace)
     assert not [p for p in files_under(home) if marker in p.read_bytes()]
+
+
+def test_sigterm_stops_at_once_and_takes_the_plaintext_with_it(
+    services: Services, env: dict[str, str], tmp_path: Path
+) -> None:
+    source = media.plain_mp4(tmp_path / "visit.mp4", size="320x240", seconds=20)
+    clip_id = stage_clip(services, source)
+    jobs.enqueue_process(services, clip_id)
+    workspace = services.settings.workspace_dir
+    worker = subprocess.Popen([str(VERP), "worker"], env=env, stderr=subprocess.DEVNULL)
+    try:
+        wait_for("the transcode", lambda: clip_row(services, clip_id).stage == "transcoding")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert is_empty(workspace)
+    assert not processes_using(workspace), "its ffmpeg should be stopped with it"
 
 
 def test_worker_once_reports_what_it_did(env: dict[str, str], services: Services) -> None:

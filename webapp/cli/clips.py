@@ -11,10 +11,7 @@ from typing import Any
 
 import click
 
-from ingest import jobs
-from ingest.claims import ClaimLost
 from ingest.clips import clip_summary, export_rendition, get_clip, list_clips
-from ingest.pipeline import TransientFailure, process_clip
 from ingest.reception import receive_file
 from storage.accounts import site_by_slug
 from storage.audit import Actor
@@ -103,7 +100,13 @@ def _hand_off(svc: Services, clip_id: str, wait: bool) -> None:
     after :data:`WORKER_GRACE` seconds, the clip is processed here. Claims
     (ingest.claims) make that safe even if a worker starts meanwhile.
     """
-    jobs.enqueue_process(svc, clip_id)
+    # Imported here: the queue and the media stack are slow to import, and only
+    # `verp ingest` needs them.
+    from ingest.claims import ClaimLost
+    from ingest.jobs import enqueue_process
+    from ingest.pipeline import TransientFailure, process_clip
+
+    enqueue_process(svc, clip_id)
     if not wait:
         return
     with click.progressbar(length=100, label="Waiting", file=sys.stderr) as bar:

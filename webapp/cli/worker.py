@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from ingest.workspace import clean_stale
+from ingest.workspace import clean_stale, remove_live
 from webapp.cli.common import emit, json_option, services
 
 
@@ -21,7 +21,10 @@ from webapp.cli.common import emit, json_option, services
 @click.option("--once", is_flag=True, help="Run what is queued now, then exit.")
 @json_option
 def worker_cmd(workers: int, once: bool, as_json: bool) -> None:
-    """Process uploaded clips and render moments until stopped (Ctrl-C or SIGTERM).
+    """Process uploaded clips and render moments until stopped.
+
+    Ctrl-C (SIGINT) lets running jobs finish first; SIGTERM stops at once (the jobs are
+    picked up again later).
 
     On start it removes job workspaces a killed worker left behind and re-queues clips
     whose worker died. Run one per machine against VERP_QUEUE_URL=redis://... to scale
@@ -41,7 +44,12 @@ def worker_cmd(workers: int, once: bool, as_json: bool) -> None:
                 text=f"ran {ran} job(s)",
             )
             return
-        svc.queue.consumer(workers).run()
+        try:
+            svc.queue.consumer(workers).run()
+        finally:
+            # SIGTERM stops the consumer without waiting for running jobs (SIGINT waits):
+            # their plaintext must not stay on disk until the next start.
+            remove_live()
 
 
 def register(cli: click.Group) -> None:

@@ -42,9 +42,7 @@ def login() -> str | Response:
     user = current_user()
     if user is not None and not user.must_enrol:
         return redirect(home_url(user.role))
-    return render_template(
-        "auth/login.html", next=safe_next(request.args.get("next")), ended=g.session_ended
-    )
+    return render_template("auth/login.html", next=safe_next(request.args.get("next")))
 
 
 @bp.post("/login")
@@ -98,7 +96,7 @@ def login_submit() -> tuple[str, int] | Response:
             return redirect(target or home_url(user.role))
     if wait:
         raise Throttled(wait)
-    page = render_template("auth/login.html", next=target, email=email, failed=True, ended=None)
+    page = render_template("auth/login.html", next=target, email=email, failed=True)
     return page, 401
 
 

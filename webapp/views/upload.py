@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
@@ -168,4 +168,5 @@ def file(clip_id: str) -> str | Response:
         clip=clip,
         endpoint=TUS_ENDPOINT,
         max_bytes=services().settings.max_upload_bytes,
+        chunk_bytes=current_app.config["VERP_UPLOAD_CHUNK_BYTES"],
     )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 20:48:01.654383
+Create Date: 2026-11-21 21:10:14.010461
 
 """
 from typing import Sequence, Union
@@ -260,6 +260,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_legal_holds_clip_id'), ['clip_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_legal_holds_site_id'), ['site_id'], unique=False)
 
+    op.create_table('playback_sessions',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('user_id', sa.String(length=36), nullable=False),
+    sa.Column('site_id', sa.String(length=36), nullable=False),
+    sa.Column('clip_id', sa.String(length=36), nullable=False),
+    sa.Column('target', sa.String(length=80), nullable=False),
+    sa.Column('session_key', sa.String(length=64), nullable=False),
+    sa.Column('started_at', storage.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', storage.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['clip_id'], ['clips.id'], name=op.f('fk_playback_sessions_clip_id_clips')),
+    sa.ForeignKeyConstraint(['site_id'], ['sites.id'], name=op.f('fk_playback_sessions_site_id_sites')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_playback_sessions_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_playback_sessions')),
+    sa.UniqueConstraint('session_key', 'clip_id', 'target', name=op.f('uq_playback_sessions_session_key'))
+    )
+    with op.batch_alter_table('playback_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_playback_sessions_clip_id'), ['clip_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_playback_sessions_last_seen_at'), ['last_seen_at'], unique=False)
+
     op.create_table('signoffs',
     sa.Column('clip_id', sa.String(length=36), nullable=False),
     sa.Column('site_id', sa.String(length=36), nullable=False),
@@ -411,6 +430,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_signoffs_site_id'))
 
     op.drop_table('signoffs')
+    with op.batch_alter_table('playback_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_playback_sessions_last_seen_at'))
+        batch_op.drop_index(batch_op.f('ix_playback_sessions_clip_id'))
+
+    op.drop_table('playback_sessions')
     with op.batch_alter_table('legal_holds', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_legal_holds_site_id'))
         batch_op.drop_index(batch_op.f('ix_legal_holds_clip_id'))

@@ -72,9 +72,13 @@ def make_consent(
         session.add(consent)
         session.flush()
         svc.audit.append(
-            session, ADMIN, "consent.record", target_type="consent", target_id=consent.id,
+            session,
+            ADMIN,
+            "consent.record",
+            target_type="consent",
+            target_id=consent.id,
             site_id=world.site_id,
-        )  # fmt: skip
+        )
         return consent.id
 
 
@@ -119,38 +123,81 @@ def _review_rows(svc: Services, session: Any, world: World, clip_id: str, now: d
     notes = []
     for start in (1000, 5000):
         note = Annotation(
-            clip_id=clip_id, site_id=world.site_id, author_id=world.user_id,
-            author_role="supervisor", start_ms=start, subject="infant", codes=["smiling"],
-            text="reaches toward parent", created_at=now, updated_at=now,
-        )  # fmt: skip
+            clip_id=clip_id,
+            site_id=world.site_id,
+            author_id=world.user_id,
+            author_role="supervisor",
+            start_ms=start,
+            subject="infant",
+            codes=["smiling"],
+            text="reaches toward parent",
+            created_at=now,
+            updated_at=now,
+        )
         session.add(note)
         notes.append(note)
     session.flush()
     session.add(
-        Reply(annotation_id=notes[0].id, site_id=world.site_id, author_id=world.user_id,
-              author_role="supervisor", text="agreed", created_at=now)
-    )  # fmt: skip
+        Reply(
+            annotation_id=notes[0].id,
+            site_id=world.site_id,
+            author_id=world.user_id,
+            author_role="supervisor",
+            text="agreed",
+            created_at=now,
+        )
+    )
     session.add(
-        AnnotationRevision(annotation_id=notes[0].id, site_id=world.site_id,
-                           edited_by=world.user_id, edited_at=now, snapshot={"text": "old"})
-    )  # fmt: skip
+        AnnotationRevision(
+            annotation_id=notes[0].id,
+            site_id=world.site_id,
+            edited_by=world.user_id,
+            edited_at=now,
+            snapshot={"text": "old"},
+        )
+    )
     session.add(
-        AnnotationLink(site_id=world.site_id, clip_id=clip_id, source_id=notes[0].id,
-                       target_id=notes[1].id, created_by=world.user_id, created_at=now)
-    )  # fmt: skip
+        AnnotationLink(
+            site_id=world.site_id,
+            clip_id=clip_id,
+            source_id=notes[0].id,
+            target_id=notes[1].id,
+            created_by=world.user_id,
+            created_at=now,
+        )
+    )
     still = svc.vault.put_bytes(session, world.site_id, clip_id, "moment", b"still" * 100)
     session.add(
-        Moment(clip_id=clip_id, site_id=world.site_id, kind="still", start_ms=1000,
-               blob_id=still.id, status="ready", created_by=world.user_id, created_at=now)
-    )  # fmt: skip
+        Moment(
+            clip_id=clip_id,
+            site_id=world.site_id,
+            kind="still",
+            start_ms=1000,
+            blob_id=still.id,
+            status="ready",
+            created_by=world.user_id,
+            created_at=now,
+        )
+    )
     session.add(
-        SignOff(clip_id=clip_id, site_id=world.site_id, supervisor_id=world.user_id,
-                summary="good practice", signed_at=now)
-    )  # fmt: skip
+        SignOff(
+            clip_id=clip_id,
+            site_id=world.site_id,
+            supervisor_id=world.user_id,
+            summary="good practice",
+            signed_at=now,
+        )
+    )
     session.add(
-        Upload(site_id=world.site_id, clip_id=clip_id, length=10, created_at=now,
-               expires_at=now, meta={"filename": "x.mp4"})
-    )  # fmt: skip
+        Upload(
+            site_id=world.site_id,
+            clip_id=clip_id,
+            length=10,
+            created_at=now,
+            expires_at=now,
+            meta={"filename": "x.mp4"},
+        )
+    )
     session.flush()
 
 

@@ -10,10 +10,17 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from storage.checkpoints import LocalCheckpointStore, read_checkpoint, write_checkpoint
+from storage.audit import Actor
+from storage.checkpoints import (
+    LocalCheckpointStore,
+    checkpoint_head,
+    read_checkpoint,
+    write_checkpoint,
+)
 from storage.errors import AuditIntegrityError
 from storage.s3_checkpoints import S3CheckpointStore
 from tests.moto_server import REGION, s3_client
+from webapp.composition import Services
 
 KEY = b"k" * 32
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -46,9 +53,12 @@ def test_s3_checkpoints_are_locked_against_deletion(moto_endpoint: str) -> None:
         ObjectLockEnabledForBucket=True,
     )
     store = S3CheckpointStore.from_url(
-        f"s3://{bucket}/audit", lock_days=30, lock_mode="COMPLIANCE",
-        endpoint_url=moto_endpoint, region=REGION,
-    )  # fmt: skip
+        f"s3://{bucket}/audit",
+        lock_days=30,
+        lock_mode="COMPLIANCE",
+        endpoint_url=moto_endpoint,
+        region=REGION,
+    )
     cp = write_checkpoint(store, KEY, 3, "c" * 64, AT)
     assert store.names() == [cp.name]
     assert read_checkpoint(store, KEY, cp.name) == cp
@@ -64,10 +74,29 @@ def test_s3_checkpoints_are_locked_against_deletion(moto_endpoint: str) -> None:
 
 def test_s3_store_errors_are_wrapped(moto_endpoint: str) -> None:
     store = S3CheckpointStore.from_url(
-        "s3://no-such-bucket-verp/x", lock_days=1,
-        endpoint_url=moto_endpoint, region=REGION,
-    )  # fmt: skip
+        "s3://no-such-bucket-verp/x",
+        lock_days=1,
+        endpoint_url=moto_endpoint,
+        region=REGION,
+    )
     with pytest.raises(AuditIntegrityError, match="S3"):
         store.names()
     with pytest.raises(AuditIntegrityError, match="expected s3://"):
         S3CheckpointStore.from_url("file:///tmp/x", lock_days=1)
+
+
+def test_checkpoint_head_skips_an_unchanged_head(services: Services) -> None:
+    store = services.audit.checkpoints
+    assert store is not None
+    with services.db.session() as session:
+        assert checkpoint_head(session, store, services.audit.key, AT) is None  # empty log
+        services.audit.append(session, Actor.system("t"), "test.event")
+    with services.db.session() as session:
+        first = checkpoint_head(session, store, services.audit.key, AT)
+        assert first is not None and first.seq == 1
+        assert checkpoint_head(session, store, services.audit.key, AT) is None
+        services.audit.append(session, Actor.system("t"), "test.event")
+    with services.db.session() as session:
+        second = checkpoint_head(session, store, services.audit.key, AT)
+        assert second is not None and second.seq == 2
+    assert len(store.names()) == 2

@@ -137,9 +137,13 @@ def test_held_clip_survives_until_the_hold_is_lifted(services: Services, clock: 
     clip_id = make_clip(services, world, consent)
     with services.db.session() as session:
         hold = place_hold(
-            session, services.audit, ADMIN, site_id=world.site_id, clip_id=clip_id,
+            session,
+            services.audit,
+            ADMIN,
+            site_id=world.site_id,
+            clip_id=clip_id,
             reason="court order 12/2026",
-        )  # fmt: skip
+        )
         hold_id = hold.id
     clock.advance(YEAR)
     report = _destroyer(services).sweep(services.settings.retention)
@@ -259,3 +263,57 @@ def test_sqlite_files_no_longer_hold_the_wrapped_key(
     assert _destroyer(svc).sweep(svc.settings.retention).destroyed == [clip_id]
     for path in svc.settings.home.glob("verp.db*"):
         assert old not in path.read_bytes(), path.name
+
+
+def test_rows_written_after_the_shred_are_removed_and_counted(
+    services: Services, clock: FixedClock
+) -> None:
+    from storage.db.review import Annotation, Moment
+
+    world = make_world(services)
+    clip_id = make_clip(services, world, make_consent(services, world))
+
+    def crash(done: str, _clip: str) -> None:
+        if done == "shredded":
+            raise Crash(done)
+
+    clock.advance(YEAR)
+    with pytest.raises(Crash):
+        _destroyer(services, on_step=crash).sweep(services.settings.retention)
+    with services.db.session() as session:  # a request that raced the shred
+        blob = session.scalars(select(Blob).where(Blob.clip_id == clip_id)).first()
+        assert blob is not None
+        now = clock.now()
+        session.add(
+            Annotation(
+                clip_id=clip_id,
+                site_id=world.site_id,
+                author_id=world.user_id,
+                author_role="supervisor",
+                start_ms=0,
+                subject="infant",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        session.add(
+            Moment(
+                clip_id=clip_id,
+                site_id=world.site_id,
+                kind="still",
+                start_ms=0,
+                blob_id=blob.id,
+                created_by=world.user_id,
+                created_at=now,
+            )
+        )
+    report = _destroyer(services).sweep(services.settings.retention)
+    assert report.destroyed == [clip_id] and report.failed == []
+    assert set(rows_of(services, clip_id).values()) == {0}
+    with services.db.session() as session:
+        tomb = session.get(Tombstone, clip_id)
+        assert tomb is not None and tomb.annotation_count == 3
+        late = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "clip.late_rows")
+        ).one()
+        assert late.details["rows_deleted"] == {"annotations": 1, "moments": 1}

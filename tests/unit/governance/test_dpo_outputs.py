@@ -30,8 +30,14 @@ def test_audit_export_is_scoped_to_the_site_and_window(
     start = clock.now()
     for world in (north, south):
         with services.db.session() as session:
-            services.audit.append(session, ADMIN, "clip.play", target_id="=HYPERLINK(1)",
-                                  site_id=world.site_id, details={"n": 1})  # fmt: skip
+            services.audit.append(
+                session,
+                ADMIN,
+                "clip.play",
+                target_id="=HYPERLINK(1)",
+                site_id=world.site_id,
+                details={"n": 1},
+            )
     clock.advance(timedelta(hours=2))
     with services.db.session() as session:
         services.audit.append(session, ADMIN, "clip.export", site_id=north.site_id)
@@ -43,8 +49,9 @@ def test_audit_export_is_scoped_to_the_site_and_window(
     assert all(r["site_id"] == north.site_id for r in rows)
     out = io.StringIO()
     with services.db.session() as session:
-        export_entries(session, out, site_id=north.site_id, fmt="csv",
-                       until=start + timedelta(hours=1))  # fmt: skip
+        export_entries(
+            session, out, site_id=north.site_id, fmt="csv", until=start + timedelta(hours=1)
+        )
     table = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert [r["action"] for r in table] == ["site.create", "clip.play"]
     assert table[1]["target_id"] == "'=HYPERLINK(1)"  # not run as a formula
@@ -53,8 +60,9 @@ def test_audit_export_is_scoped_to_the_site_and_window(
         with pytest.raises(ValidationError, match="format"):
             export_entries(session, io.StringIO(), site_id=north.site_id, fmt="xml")
         with pytest.raises(ValidationError, match="before"):
-            export_entries(session, io.StringIO(), site_id=north.site_id, fmt="csv",
-                           since=start, until=start)  # fmt: skip
+            export_entries(
+                session, io.StringIO(), site_id=north.site_id, fmt="csv", since=start, until=start
+            )
 
 
 def test_status_counts_each_clip_in_one_state(services: Services, clock: FixedClock) -> None:
@@ -69,8 +77,9 @@ def test_status_counts_each_clip_in_one_state(services: Services, clock: FixedCl
         for state, age in ages.items()
     }
     with services.db.session() as session:
-        place_hold(session, services.audit, ADMIN, site_id=world.site_id,
-                   clip_id=ids["held"], reason="x")  # fmt: skip
+        place_hold(
+            session, services.audit, ADMIN, site_id=world.site_id, clip_id=ids["held"], reason="x"
+        )
     make_clip(services, world, consent, created_at=now - 400 * day, review_rows=False)
     with services.db.session() as session:
         (row,) = retention_status(session, now)
@@ -113,8 +122,10 @@ def test_report_lists_clips_tombstones_and_certificates(
     assert f"entry #{tomb['audit_seq']}" in page and "Audit chain: verified" in page
 
     with services.db.engine.begin() as conn:  # someone edits the destruction record
-        conn.execute(text("UPDATE audit_entries SET hash = :h WHERE seq = :s"),
-                     {"h": "0" * 64, "s": tomb["audit_seq"]})  # fmt: skip
+        conn.execute(
+            text("UPDATE audit_entries SET hash = :h WHERE seq = :s"),
+            {"h": "0" * 64, "s": tomb["audit_seq"]},
+        )
     with services.db.session() as session:
         verified = verify_chain(session, services.audit.key, services.audit.checkpoints)
         report = build_report(session, world.site_id, clock.now(), verified)

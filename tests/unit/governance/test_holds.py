@@ -19,9 +19,13 @@ def test_place_and_lift_are_audited(services: Services) -> None:
     dpo = Actor("dpo-1", "dpo", world.site_id)
     with services.db.session() as session:
         hold = place_hold(
-            session, services.audit, dpo, site_id=world.site_id, clip_id=clip_id,
+            session,
+            services.audit,
+            dpo,
+            site_id=world.site_id,
+            clip_id=clip_id,
             reason="  subject access request 2026-14  ",
-        )  # fmt: skip
+        )
         hold_id = hold.id
         assert hold.reason == "subject access request 2026-14" and hold.placed_by == "dpo-1"
     with services.db.session() as session:
@@ -36,9 +40,10 @@ def test_place_and_lift_are_audited(services: Services) -> None:
         assert list_holds(session, site_id=world.site_id) == []
         assert len(list_holds(session, site_id=world.site_id, active_only=False)) == 1
         entries = session.scalars(
-            select(AuditEntry).where(AuditEntry.action.in_(["hold.place", "hold.lift"]))
+            select(AuditEntry)
+            .where(AuditEntry.action.in_(["hold.place", "hold.lift"]))
             .order_by(AuditEntry.seq)
-        ).all()  # fmt: skip
+        ).all()
         assert [(e.action, e.actor_id, e.target_id) for e in entries] == [
             ("hold.place", "dpo-1", clip_id),
             ("hold.lift", ADMIN.id, clip_id),
@@ -71,9 +76,13 @@ def test_bad_holds_change_nothing(
         before = session.scalar(select(func.count()).select_from(AuditEntry))
     with pytest.raises(error), services.db.session() as session:
         place_hold(
-            session, services.audit, actor, site_id=world.site_id, clip_id=clip or clip_id,
+            session,
+            services.audit,
+            actor,
+            site_id=world.site_id,
+            clip_id=clip or clip_id,
             reason=reason,
-        )  # fmt: skip
+        )
     with services.db.session() as session:
         assert session.scalar(select(func.count()).select_from(LegalHold)) == 0
         assert session.scalar(select(func.count()).select_from(AuditEntry)) == before

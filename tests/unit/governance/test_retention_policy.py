@@ -85,8 +85,11 @@ def test_the_cap_wins_over_a_late_event() -> None:
 
 def test_purpose_margin_applies_only_while_the_purpose_is_consented() -> None:
     kwargs: dict[str, Any] = {
-        "site_slug": "x", "kind": "group-delivery", "created_at": T0, "signed_off_at": T0,
-    }  # fmt: skip
+        "site_slug": "x",
+        "kind": "group-delivery",
+        "created_at": T0,
+        "signed_off_at": T0,
+    }
     with_training = compute_delete_after(
         _policy(), purposes=["supervision", "training-events"], **kwargs
     )
@@ -133,7 +136,7 @@ def test_default_policy_covers_every_kind_and_purpose(tmp_path: Path) -> None:
     ("overrides", "named"),
     [
         ({"retention.max_days": 0}, "retention.max_days"),
-        ({"retention.sweep_interval_minutes": "soon"}, "retention.sweep_interval_minutes"),
+        ({"retention.max_days": "soon"}, "retention.max_days"),
         (
             {"retention.kinds": {"home-visit": {"from": "birth", "margin_days": 1, "max_days": 9}}},
             "retention.kinds.home-visit.from",
@@ -183,7 +186,7 @@ def test_retention_file_is_validated(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, **{"retention.file": str(policy)})
     assert settings.retention["sites"]["north"]["programme_end"] == date(2026, 7, 31)
     policy.write_text("[retention]\nmax_days = 100\n")
-    with pytest.raises(SettingsError, match="retention.kinds"):
+    with pytest.raises(SettingsError, match=r"retention\.kinds"):
         make_settings(tmp_path, **{"retention.file": str(policy)})
 
 

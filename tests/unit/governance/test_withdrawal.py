@@ -73,8 +73,10 @@ def test_withdrawing_everything_destroys_the_covered_footage_at_once(
             select(AuditEntry).where(AuditEntry.action == "consent.withdraw")
         ).one()
         assert entry.details == {
-            "purposes": ["family-review", "supervision"], "all": True, "clips": 2,
-        }  # fmt: skip
+            "purposes": ["family-review", "supervision"],
+            "all": True,
+            "clips": 2,
+        }
 
 
 def test_partial_withdrawal_stops_the_use_and_recomputes_retention(
@@ -83,9 +85,13 @@ def test_partial_withdrawal_stops_the_use_and_recomputes_retention(
     world = make_world(services)
     consent = make_consent(services, world, purposes=("supervision", "training-events"))
     clip_id = make_clip(
-        services, world, consent, kind="group-delivery", signed_off_at=clock.now(),
+        services,
+        world,
+        consent,
+        kind="group-delivery",
+        signed_off_at=clock.now(),
         review_rows=False,
-    )  # fmt: skip
+    )
     assert clip_row(services, clip_id).delete_after == clock.now() + timedelta(days=180)
     with services.db.session() as session:
         require_clip_purpose(session, clip_row(services, clip_id), "training-events")
@@ -116,9 +122,13 @@ def test_a_held_clip_is_destroyed_when_its_hold_is_lifted(
     clip_id = make_clip(services, world, consent)
     with services.db.session() as session:
         hold_id = place_hold(
-            session, services.audit, ADMIN, site_id=world.site_id, clip_id=clip_id,
+            session,
+            services.audit,
+            ADMIN,
+            site_id=world.site_id,
+            clip_id=clip_id,
             reason="complaint under investigation",
-        ).id  # fmt: skip
+        ).id
     result = _withdraw(services, world, consent, None)
     assert result.held == [clip_id] and result.destroyed == []
     assert clip_row(services, clip_id).delete_after == clock.now()

@@ -25,7 +25,7 @@ from storage.audit import Actor
 from storage.clock import FixedClock
 from storage.consent import parse_consent
 from storage.db.footage import Blob, Clip, Consent, DataKey
-from storage.db.governance import AuditEntry
+from storage.db.governance import AuditEntry, Tombstone
 from storage.errors import (
     ConsentError,
     KeyNotFound,
@@ -357,14 +357,16 @@ def test_an_interrupted_ingest_is_discarded(
         )
     with services.db.session() as session:
         clip = session.scalars(select(Clip)).one()
-        assert (clip.status, clip.destroy_reason) == ("destroyed", "ingest interrupted")
+        assert (clip.status, clip.destroy_reason) == ("destroyed", "upload-abandoned")
+        tombstone = session.get(Tombstone, clip.id)
+        assert tombstone is not None and tombstone.reason == "upload-abandoned"
         assert session.scalars(select(Blob)).all() == []
         key = session.get(DataKey, clip.id)
         assert key is not None and key.wrapped is None
         with pytest.raises(KeyNotFound):
             services.vault.data_key(session, clip.site_id, clip.id)
     assert services.blobs.keys() == []
-    assert h.actions(services)[-1] == "clip.discard"
+    assert h.actions(services)[-3:] == ["clip.destroy_request", "clip.shred", "clip.destroy"]
 
 
 def _with_cap(services: Services, cap: int) -> object:

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from ingest.workspace import WorkspaceError, clean_stale, ensure_root, is_empty, job_workspace
+from ingest.workspace import (
+    WorkspaceError,
+    clean_stale,
+    ensure_root,
+    is_empty,
+    job_workspace,
+    remove_live,
+)
 
 
 def mode(path: Path) -> int:
@@ -67,3 +77,35 @@ def test_the_root_is_made_private_and_must_be_a_directory(tmp_path: Path) -> Non
     not_a_dir.write_text("x")
     with pytest.raises(WorkspaceError):
         ensure_root(not_a_dir)
+
+
+def test_a_stopping_worker_can_remove_the_workspaces_still_in_use(tmp_path: Path) -> None:
+    root = tmp_path / "workspace"
+    with job_workspace(root, "clip") as ws:
+        (ws / "source").write_bytes(b"plaintext")
+        assert remove_live() == 1
+        assert is_empty(root)
+    assert remove_live() == 0
+
+
+def test_clean_stale_stops_tools_a_dead_worker_left_running(tmp_path: Path) -> None:
+    root = tmp_path / "workspace"
+    dead = root / "clip-dead"
+    dead.mkdir(parents=True, mode=0o700)
+    (dead / ".lock").touch()
+    # Stands in for an ffmpeg whose worker was killed: it names a file of the job.
+    orphan = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", f"file:{dead / 'source'}"]
+    )
+    cmdline = Path(f"/proc/{orphan.pid}/cmdline")
+    try:
+        deadline = time.monotonic() + 10
+        while b"clip-dead" not in cmdline.read_bytes():  # just exec()ed: not yet visible
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        clean_stale(root)
+        assert orphan.wait(10) == -signal.SIGKILL
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+    assert is_empty(root)

@@ -16,7 +16,7 @@ from review.supervision import get_sign_off, is_locked, mark_shared_review_done,
 from review.threads import add_reply, set_resolved
 from storage.db.footage import Clip
 from storage.db.governance import AuditEntry
-from tests.unit.review.helpers import World
+from tests.unit.review.helpers import World, add_clip
 
 
 def comment(world: World, start_ms: int = 0) -> str:
@@ -127,3 +127,20 @@ def test_shared_review_done_sets_the_retention_event(world: World) -> None:
         )
     with world.svc.db.session() as session, pytest.raises(PermissionDenied):
         mark_shared_review_done(session, world.svc.audit, settings, world.dpo, world.home_clip)
+
+
+def test_a_supervisor_cannot_sign_off_their_own_practice(world: World) -> None:
+    with world.svc.db.session() as session:
+        own = add_clip(
+            session,
+            world.svc,
+            world.site_id,
+            kind="shared-review",
+            uploaded_by=world.supervisor2.id,
+            trainee_id=world.supervisor.id,
+        ).id
+    with world.svc.db.session() as session, pytest.raises(PermissionDenied, match="own"):
+        sign_off(session, world.svc.audit, world.svc.settings, world.supervisor, own, summary="ok")
+    with world.svc.db.session() as session:
+        sign_off(session, world.svc.audit, world.svc.settings, world.supervisor2, own, summary="ok")
+    assert clip(world, own).signed_off_at is not None

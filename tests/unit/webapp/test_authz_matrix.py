@@ -53,8 +53,12 @@ def allow(
 
 
 def everyone(code: int, anon: int | None = None, relogin: bool = False) -> Row:
-    return Row(code if anon is None else anon, dict.fromkeys(ROLES, code),
-               dict.fromkeys(ROLES, code), relogin)
+    return Row(
+        code if anon is None else anon,
+        dict.fromkeys(ROLES, code),
+        dict.fromkeys(ROLES, code),
+        relogin,
+    )
 
 
 ALL = ROLES
@@ -187,9 +191,7 @@ def test_every_view_declares_a_policy(app: Flask) -> None:
 
 
 @pytest.mark.parametrize("identity", ["anonymous", *ROLES])
-def test_matrix(
-    app: Flask, world: World, login_as: LoginAs, identity: str
-) -> None:
+def test_matrix(app: Flask, world: World, login_as: LoginAs, identity: str) -> None:
     client = app.test_client()
     if identity != "anonymous":
         login_as(client, identity)

@@ -2,7 +2,7 @@
 (function () {
   "use strict";
 
-  var CHUNK = 5 * 1024 * 1024;
+  var DEFAULT_CHUNK = 5 * 1024 * 1024;
   var POLL_MS = 2000;
 
   function formatBytes(n) {
@@ -17,6 +17,7 @@
     var fields = {};
     root.querySelectorAll("[data-field]").forEach(function (el) { fields[el.getAttribute("data-field")] = el; });
     var maxBytes = parseInt(root.getAttribute("data-max-bytes"), 10);
+    var chunkBytes = parseInt(root.getAttribute("data-chunk-bytes"), 10) || DEFAULT_CHUNK;
     var lastAnnounced = -1;
     var current = null;
 
@@ -86,7 +87,7 @@
       say("Starting the upload…");
       current = new window.VerpTus.Upload(file, {
         endpoint: root.getAttribute("data-endpoint"),
-        chunkSize: CHUNK,
+        chunkSize: chunkBytes,
         metadata: { clip: root.getAttribute("data-clip-id"), filetype: file.type || "" },
         headers: function () { return { "X-CSRFToken": window.verp.csrfToken() }; },
         onProgress: function (sent, total) {

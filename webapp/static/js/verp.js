@@ -36,6 +36,14 @@
     }
   });
 
+  /* Buttons with data-print open the print dialog (certificates). */
+  document.addEventListener("click", function (event) {
+    var target = event.target instanceof Element ? event.target.closest("[data-print]") : null;
+    if (target) {
+      window.print();
+    }
+  });
+
   /* Error summaries marked data-autofocus get focus so screen readers announce them. */
   document.addEventListener("DOMContentLoaded", function () {
     var summary = document.querySelector("[data-autofocus]");

@@ -1,0 +1,64 @@
+"""Two processes appending to the audit log at once neither fork the chain nor fail."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from storage.audit_verify import verify_chain
+from storage.db.governance import AuditEntry
+from tests.integration.governance_env import base_env, services_for
+
+APPENDS = 80
+
+WRITER = """
+import sys
+from sqlalchemy import select
+from config import load_settings
+from storage.audit import Actor
+from storage.db.tenancy import Site
+from webapp.composition import build_services
+
+svc = build_services(load_settings())
+errors = 0
+for i in range(int(sys.argv[1])):
+    try:
+        with svc.db.session() as session:
+            session.scalars(select(Site)).all()  # a read before the append, as callers do
+            svc.audit.append(session, Actor.system(sys.argv[2]), "test.append", details={"i": i})
+    except Exception as exc:
+        errors += 1
+        print(type(exc).__name__, exc, file=sys.stderr)
+print(errors)
+"""
+
+
+def test_concurrent_appends_keep_one_chain(db_url: str, tmp_path: Path) -> None:
+    env = base_env(tmp_path / "home", db_url)
+    svc = services_for(env)  # initialises the schema and keys
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(APPENDS), name],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("a", "b")
+    ]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for proc, (out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err
+        assert out.strip() == "0", err
+    with svc.db.session() as session:
+        total = session.scalar(select(func.count()).select_from(AuditEntry))
+        result = verify_chain(session, svc.audit.key, svc.audit.checkpoints)
+    assert total == 2 * APPENDS
+    assert result.ok and result.head_seq == 2 * APPENDS, result.problem
+    svc.close()

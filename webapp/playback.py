@@ -1,0 +1,122 @@
+"""Playback sessions: audit watching once per session, not once per Range request.
+
+A video element fetches a clip in dozens of Range requests (and again on every seek);
+auditing each would drown the log a DPO reads. A *playback session* is one signed-in
+browser session watching one thing of one clip (``playback``, ``thumbnails`` or
+``moment:<id>``) with no gap longer than :data:`IDLE`. Its first request appends the
+audit entry; later requests only keep it alive.
+
+The session key is a random id in the signed session cookie (a new login clears the
+cookie, so it starts new sessions). Rows live in ``playback_sessions`` so every web
+worker agrees, and the unique key (session, clip, target) decides which of several
+concurrent first requests records the start: the others hit the constraint and audit
+nothing. Rows go with their clip when it is destroyed, and are pruned after a day.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import session
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from storage.db.footage import Clip
+from storage.db.web import PlaybackSession
+from webapp.context import CurrentUser, services
+
+#: A playback session ends after this long without a request.
+IDLE = timedelta(minutes=30)
+#: last_seen_at is written at most this often (each Range request would otherwise write).
+TOUCH_EVERY = timedelta(minutes=1)
+#: Ended sessions are deleted after this long.
+KEEP = timedelta(days=1)
+SESSION_FIELD = "play_sid"
+
+
+def session_key() -> str:
+    """This browser session's playback key (created on first use)."""
+    key = session.get(SESSION_FIELD)
+    if not isinstance(key, str) or not key:
+        key = secrets.token_urlsafe(24)
+        session[SESSION_FIELD] = key
+    return key
+
+
+def record_viewing(
+    user: CurrentUser,
+    clip: Clip,
+    target: str,
+    action: str,
+    *,
+    target_type: str = "clip",
+    target_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> bool:
+    """Append ``action`` to the audit log if this request starts a playback session.
+
+    Runs in its own unit of work so a lost race (IntegrityError) rolls back nothing
+    else. Returns True when it audited. Storage errors propagate.
+    """
+    svc = services()
+    key = session_key()
+    now = svc.clock.now()
+    entry = {
+        "target_type": target_type,
+        "target_id": target_id or clip.id,
+        "site_id": clip.site_id,
+        "details": {"clip_id": clip.id, **(details or {})},
+    }
+    try:
+        with svc.db.session() as db:
+            row = db.scalar(
+                select(PlaybackSession).where(
+                    PlaybackSession.session_key == key,
+                    PlaybackSession.clip_id == clip.id,
+                    PlaybackSession.target == target,
+                )
+            )
+            if row is None:
+                db.add(
+                    PlaybackSession(
+                        user_id=user.id,
+                        site_id=clip.site_id,
+                        clip_id=clip.id,
+                        target=target,
+                        session_key=key,
+                        started_at=now,
+                        last_seen_at=now,
+                    )
+                )
+                db.flush()  # raises IntegrityError if a concurrent request got here first
+                svc.audit.append(db, user.actor, action, **entry)
+                _prune(db, now)
+                return True
+            if row.last_seen_at < now - IDLE:
+                # Only one of several concurrent requests can move a stale row forward.
+                moved = db.execute(
+                    update(PlaybackSession)
+                    .where(
+                        PlaybackSession.id == row.id,
+                        PlaybackSession.last_seen_at == row.last_seen_at,
+                    )
+                    .values(started_at=now, last_seen_at=now)
+                )
+                if getattr(moved, "rowcount", 0) == 1:
+                    svc.audit.append(db, user.actor, action, **entry)
+                    return True
+                return False
+            if now - row.last_seen_at >= TOUCH_EVERY:
+                row.last_seen_at = now
+            return False
+    except IntegrityError:
+        return False
+
+
+def _prune(db: Session, now: datetime) -> None:
+    """Delete sessions that ended long ago (cheap: indexed on last_seen_at)."""
+    db.execute(delete(PlaybackSession).where(PlaybackSession.last_seen_at < now - KEEP))
+
