@@ -61,7 +61,6 @@ def password_hash() -> str:
 def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make storage.accounts hash and verify with test-sized Argon2 costs."""
     monkeypatch.setattr(accounts, "_HASHER", FAST_HASHER)
-    monkeypatch.setattr(accounts, "_DUMMY_HASH", FAST_HASHER.hash("no-such-user"))
 
 
 @dataclass

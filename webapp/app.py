@@ -45,15 +45,23 @@ def blueprints() -> list[tuple[Blueprint, tuple[str, ...] | None]]:
     from webapp.views import (
         account,
         admin,
+        annotations_api,
         auth,
+        catalog_api,
         clips_api,
         dpo,
         dpo_audit,
         library,
+        media,
         meta,
+        moments_api,
+        player,
+        supervision,
         upload,
     )
 
+    # The review area: player, shared review, supervision and their JSON API.
+    review_views = (media, annotations_api, moments_api, catalog_api, player, supervision)
     return [
         (meta.bp, None),
         (auth.bp, None),
@@ -65,6 +73,7 @@ def blueprints() -> list[tuple[Blueprint, tuple[str, ...] | None]]:
         (dpo_audit.bp, None),
         (admin.bp, None),
         (tus_bp, authz.UPLOAD_ROLES),
+        *[(module.bp, None) for module in review_views],
     ]
 
 

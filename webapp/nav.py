@@ -26,6 +26,7 @@ class NavItem:
 NAV: list[NavItem] = [
     NavItem("Clips", "library.index", ("facilitator", "supervisor", "dpo", "admin"), ("library",)),
     NavItem("Upload", "upload.consent", ("facilitator", "supervisor"), ("upload",)),
+    NavItem("Supervision", "supervision.queue", ("supervisor",), ("supervision",)),
     NavItem("Data protection", "dpo.index", ("dpo", "admin"), ("dpo", "dpo_audit")),
     NavItem("Users", "admin.users", ("admin",), ("admin",)),
 ]
@@ -63,7 +64,10 @@ class ClipAction:
 
 
 #: Extension point: the player, moments and supervision areas add their entry here.
-CLIP_ACTIONS: list[ClipAction] = []
+CLIP_ACTIONS: list[ClipAction] = [
+    ClipAction("Watch and annotate", "player.play", ("facilitator", "supervisor")),
+    ClipAction("Compare coding and sign off", "supervision.compare", ("supervisor",)),
+]
 
 
 def clip_actions_for(user: CurrentUser, clip_id: str, status: str) -> list[NavLink]:

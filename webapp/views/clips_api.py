@@ -39,6 +39,12 @@ def clip_json(clip: Clip, user: CurrentUser, now: datetime, *, held: bool) -> di
     }
     if user.role in FOOTAGE_ROLES and clip.status == "ready":
         links["poster"] = url_for("library.poster", clip_id=clip.id)
+        # The review area (webapp.views.media, annotations_api, moments_api, player).
+        links["media"] = url_for("media.clip_media", clip_id=clip.id)
+        links["thumbnails"] = url_for("media.thumbnails", clip_id=clip.id)
+        links["annotations"] = url_for("annotations_api.list_annotations", clip_id=clip.id)
+        links["moments"] = url_for("moments_api.list_moments", clip_id=clip.id)
+        links["player"] = url_for("player.play", clip_id=clip.id)
     return {
         "id": clip.id,
         "kind": clip.kind,

@@ -21,8 +21,9 @@ from storage.db.footage import Clip, DataKey
 from storage.db.governance import AuditEntry
 from storage.errors import BlobStoreError
 from tests import media
+from tests.conftest import make_settings
 from tests.unit.ingest.staging import blobs_of, clip_row, plaintext, stage_clip
-from webapp.composition import Services
+from webapp.composition import Services, build_services, initialize
 
 RENDITIONS = {"playback", "poster", "sprite", "thumbnails"}
 
@@ -85,6 +86,8 @@ def test_a_tablet_clip_becomes_ready_with_encrypted_renditions(
     lines = vtt.splitlines()
     cues = [lines[i + 1] for i, line in enumerate(lines) if "-->" in line]
     assert cues and all(cue.startswith("sprite.jpg#xywh=") for cue in cues)
+    last_end = next(line for line in reversed(lines) if "-->" in line).split(" --> ")[1]
+    assert last_end == f"00:00:{clip.duration_ms // 1000:02d}.{clip.duration_ms % 1000:03d}"
 
     assert (clip.width, clip.height, clip.frame_rate) == (240, 320, "30")
     assert (clip.video_codec, clip.audio_codec) == ("hevc", "aac")
@@ -105,6 +108,22 @@ def test_a_tablet_clip_becomes_ready_with_encrypted_renditions(
 
     assert is_empty(services.settings.workspace_dir)
     assert audit_actions(services, clip_id)[-1] == "clip.processed"
+
+
+def test_short_thumbnail_intervals_thumbnail_every_frame(
+    tmp_path: Path, clock: FixedClock, clips: dict[str, Path]
+) -> None:
+    settings = make_settings(tmp_path / "home", **{"ingest.thumbnail_interval_seconds": 0.25})
+    initialize(settings)
+    services = build_services(settings, clock=clock)
+    try:
+        clip_id = stage_clip(services, clips["plain"])  # 1 s
+        pipeline.process_clip(services, clip_id)
+        vtt = plaintext(services, blobs_of(services, clip_id)["thumbnails"]).decode()
+        assert vtt.count("-->") == 4
+        assert clip_row(services, clip_id).media["thumbnails"]["interval_s"] == 0.25
+    finally:
+        services.close()
 
 
 def test_variable_frame_rate_is_recorded_and_made_constant(

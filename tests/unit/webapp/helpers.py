@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from sqlalchemy import select
@@ -23,4 +24,5 @@ def count_rows(services: Services, model: Any) -> int:
 
 
 def text(response: Any) -> str:
-    return str(response.get_data(as_text=True))
+    """The response body with HTML entities decoded (so apostrophes read as typed)."""
+    return html.unescape(response.get_data(as_text=True))
