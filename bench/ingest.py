@@ -14,8 +14,10 @@ made once and kept under ``var/bench/``, it times:
 
 and reports their ratio (target: ingest at most 1.15x the plain transcode), the
 realtime factor of each (video seconds per wall second) and peak RSS (the worker's
-Python process; the largest ffmpeg of each). Usage: ``python bench/ingest.py --json``.
-Exit status 0 when the target is met, 1 otherwise.
+Python process; the largest ffmpeg). Each contender runs ``--rounds`` times (default
+2), alternating which goes first; the fastest run of each counts, all are listed.
+Usage: ``python bench/ingest.py --json``. Exit status 0 when the target is met, 1
+otherwise.
 """
 
 from __future__ import annotations
@@ -166,9 +168,29 @@ def time_plain(settings: Settings, source: Path, out: Path) -> dict[str, Any]:
     return {"wall_s": round(wall, 3), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
 
 
+def run_rounds(source: Path, rounds: int, work: Path) -> tuple[list[Any], list[Any], Settings]:
+    """``rounds`` of each contender, alternating which goes first (ABBA), each ingest on
+    a fresh home. Other load on the machine then hits both alike."""
+    ingests: list[Any] = []
+    plains: list[Any] = []
+    settings = load_settings(environ={"VERP_HOME": str(work / "home-0")})
+    for n in range(rounds):
+        settings = load_settings(environ={"VERP_HOME": str(work / f"home-{n}")})
+        order = ("ingest", "plain") if n % 2 == 0 else ("plain", "ingest")
+        for contender in order:
+            if contender == "ingest":
+                ingests.append(time_ingest(settings, source))
+            else:
+                plains.append(time_plain(settings, source, work / f"plain-{n}.mp4"))
+    return ingests, plains, settings
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="runs of each contender (best one counts)"
+    )
     parser.add_argument(
         "--media-dir", type=Path, default=_ROOT / "var" / "bench", help="generated clip cache"
     )
@@ -179,12 +201,13 @@ def main() -> int:
         os.execv(sys.executable, [sys.executable, *sys.argv])
     source = tablet_clip(args.media_dir)
     info = probe(source)
+    source.read_bytes()  # both contenders start with the file in the page cache
     with tempfile.TemporaryDirectory(prefix="verp-bench-") as tmp:
-        settings = load_settings(environ={"VERP_HOME": str(Path(tmp) / "home")})
-        source.read_bytes()  # both contenders start with the file in the page cache
-        ingest = time_ingest(settings, source)
-        ffmpeg_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        plain = time_plain(settings, source, Path(tmp) / "plain.mp4")
+        ingests, plains, settings = run_rounds(source, max(1, args.rounds), Path(tmp))
+    # Wall time on a shared machine only ever gets longer: the fastest run of each is
+    # the best estimate of its cost.
+    ingest = min(ingests, key=lambda r: r["wall_s"])
+    plain = min(plains, key=lambda r: r["wall_s"])
     duration_s = info.duration_ms / 1000
     ratio = ingest["wall_s"] / plain["wall_s"]
     report = {
@@ -203,19 +226,27 @@ def main() -> int:
             "thumbnail_interval_s": settings.thumbnail_interval_seconds,
         },
         "cpu_count": os.cpu_count(),
-        "ingest": {**ingest, "realtime_factor": round(duration_s / ingest["wall_s"], 2)},
+        "rounds": len(ingests),
+        "ingest": {
+            **ingest,
+            "realtime_factor": round(duration_s / ingest["wall_s"], 2),
+            "all_wall_s": [r["wall_s"] for r in ingests],
+        },
         "plain_transcode": {
             "wall_s": plain["wall_s"],
             "realtime_factor": round(duration_s / plain["wall_s"], 2),
+            "all_wall_s": [r["wall_s"] for r in plains],
         },
+        "overhead_s": round(ingest["wall_s"] - plain["wall_s"], 3),
         "ratio": round(ratio, 3),
         "target_ratio": TARGET_RATIO,
         "pass": ratio <= TARGET_RATIO,
         "peak_rss_mib": {
             "worker_python": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "ingest_ffmpeg": round(ffmpeg_rss, 1),
-            "plain_ffmpeg": plain["peak_rss_mib"],
+            "ffmpeg_any": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+            "ffmpeg_plain_transcode": max(r["peak_rss_mib"] for r in plains),
         },
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     if args.json:
         print(json.dumps(report, indent=2))

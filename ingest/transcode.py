@@ -14,9 +14,10 @@ from the first Range request. It carries no metadata at all:
   ``filter_units`` bitstream filter drops the SEI x264 itself writes (its version and
   full option string).
 
-Frame rate is made constant (``-fps_mode cfr``) at a rate derived from the source, so
-a frame's time in the rendition is its time in the original and annotations made on
-the rendition stay on the frames they describe.
+Frame rate is made constant (the ``fps`` filter, then ``-fps_mode cfr``) at a rate
+derived from the source; frames are placed by their original timestamps, so a frame's
+time in the rendition is its time in the original and annotations made on the
+rendition stay on the frames they describe.
 """
 
 from __future__ import annotations
@@ -161,7 +162,8 @@ def transcode(
 
     ``progress`` receives the fraction done (0.0 to 1.0, monotonic, 1.0 on success); if
     it raises, ffmpeg is killed and the exception propagates. ``timeout_s`` defaults to
-    five minutes plus four times the clip's duration. ``dst`` is removed on failure.
+    five minutes plus four times the clip's duration (more for frames above 1080p and
+    for PQ tone mapping). ``dst`` is removed on failure.
 
     Raises:
         TranscodeError: ffmpeg failed (``transient`` tells the worker whether to retry);
@@ -178,10 +180,14 @@ def transcode(
         max_frame_rate=max_frame_rate,
         tonemap=tonemap,
     )
-    budget = timeout_s if timeout_s is not None else 300 + 4 * info.duration_ms / 1000
+    if timeout_s is None:
+        # A hang guard, not a schedule: generous for big frames and PQ tone mapping,
+        # which run several times slower than real time on two cores.
+        scale = max(1.0, info.width * info.height / (1920 * 1080)) * (2 if tonemap else 1)
+        timeout_s = 300 + 4 * scale * info.duration_ms / 1000
     try:
         result = ffmpeg_tool.run_with_progress(
-            argv, duration_ms=info.duration_ms, timeout_s=budget, progress=progress
+            argv, duration_ms=info.duration_ms, timeout_s=timeout_s, progress=progress
         )
         if result.returncode != 0:
             raise ffmpeg_tool.failure("transcode", result)

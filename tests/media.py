@@ -191,14 +191,16 @@ BAD_INPUT_NAMES = (
     *("image.svg", "page.html", "doc.pdf", "empty.mp4", "random.mp4", "photo.mov"),
     *("screenshot.mov", "animation.mp4", "photo.heic", "archive.mp4", "archive.tar"),
     *("first-half.mp4", "mdat-cut.mp4", "no-moov.mp4", "ftyp-then-playlist.mp4"),
-    *("scrambled.mp4", "scrambled-late.mp4", "audio.m4a", "audio-only.mp4", "sound.wav"),
+    *("scrambled.mp4", "scrambled-late.mp4", "mdat-cut-resized.mp4"),
+    *("audio.m4a", "audio-only.mp4", "sound.wav"),
     *("clip.mkv", "clip.webm", "clip.avi", "clip.ts", "subtitles-only.mp4", "data-only.mov"),
     *("mjpeg.mov", "too-wide.mp4", "too-long.mp4", "too-large.mp4"),
 )
 
 #: The bad inputs that pass our own byte checks and are refused on ffmpeg's facts.
 REFUSED_BY_FFMPEG = frozenset(
-    {"scrambled.mp4", "scrambled-late.mp4", "mjpeg.mov", "too-wide.mp4", "too-long.mp4"}
+    {"scrambled.mp4", "scrambled-late.mp4", "mdat-cut-resized.mp4", "mjpeg.mov"}
+    | {"too-wide.mp4", "too-long.mp4"}
 )
 
 
@@ -246,7 +248,7 @@ def _archives(payload: bytes) -> tuple[bytes, bytes]:
 
 
 def bad_corpus(work: Path) -> list[BadInput]:
-    """Write every bad input into ``work`` and describe it (35 kinds)."""
+    """Write every bad input into ``work`` and describe it (36 kinds)."""
     work.mkdir(parents=True, exist_ok=True)
     good = plain_mp4(work / "good.mp4", seconds=1)
     fast = plain_mp4(work / "good-faststart.mp4", seconds=1, faststart=True).read_bytes()
@@ -289,6 +291,12 @@ def bad_corpus(work: Path) -> list[BadInput]:
         data = fast[: mdat_at + 8 + keep] + noise + fast[mdat_at + mdat_size :]
         (work / name).write_bytes(data)
         items.append(BadInput(name, work / name, R.CORRUPT))
+    # Cut inside mdat, then mdat's size fixed up: every box is whole, but the index
+    # points past the end. Only ffmpeg's demuxer ("partial file") can tell.
+    cut = fast[: len(fast) * 2 // 3]
+    resized = cut[:mdat_at] + struct.pack(">I", len(cut) - mdat_at) + cut[mdat_at + 4 :]
+    (work / "mdat-cut-resized.mp4").write_bytes(resized)
+    items.append(BadInput("mdat-cut-resized.mp4", work / "mdat-cut-resized.mp4", R.TRUNCATED))
 
     srt = work / "gps.srt"
     srt.write_text(f"1\n00:00:00,000 --> 00:00:01,000\n{GPS_TEXT}\n", encoding="utf-8")

@@ -35,6 +35,7 @@ from storage.db.footage import PURPOSES, Clip
 from storage.db.tenancy import ROLES, Site, User
 from storage.destruction import Destroyer, request_destruction
 from storage.holds import place_hold
+from tests.review_fixtures import seed_review
 from webapp.app import create_app
 from webapp.composition import Services
 
@@ -78,6 +79,12 @@ class SiteWorld:
     upload: str = ""
     destroyed_clip: str = ""
     hold: str = ""
+    # Review objects on ``clip`` (tests.review_fixtures): annotation, reply, link, still.
+    annotation: str = ""
+    reply: str = ""
+    link: str = ""
+    moment: str = ""
+    scheme: str = "infant-cues"  # a coding scheme every site has
 
 
 @dataclass
@@ -127,7 +134,9 @@ def _make_site(svc: Services, slug: str) -> SiteWorld:
     with svc.db.session() as db:
         site_row = db.get(Site, world.id)
         assert site_row is not None
-        consent = record_consent(db, svc.audit, facilitator, world.id, _consent(f"FAM-{slug.upper()}01"))
+        consent = record_consent(
+            db, svc.audit, facilitator, world.id, _consent(f"FAM-{slug.upper()}01")
+        )
         world.consent = consent.id
         clips = []
         for title in ("ready", "receiving", "doomed"):
@@ -154,6 +163,7 @@ def _make_site(svc: Services, slug: str) -> SiteWorld:
         world.hold = hold.id
         request_destruction(db, svc.audit, SETUP, doomed, "retention-expired")
     Destroyer(svc.db, svc.vault, svc.audit).destroy(world.destroyed_clip, SETUP)
+    seed_review(svc, world)
     state = create_upload(svc, facilitator, length="1000", metadata={"clip": world.receiving_clip})
     world.upload = state.id
     return world

@@ -9,112 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from webapp.api_schemas import (
+    BOOL,
+    INT,
+    MS,
+    STR,
+    Schema,
+    array,
+    obj,
+    ref,
+    schemas,
+)
+
 JSON = "application/json"
-Schema = dict[str, Any]
-
-
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _obj(required: tuple[str, ...] = (), **props: Schema) -> Schema:
-    schema: Schema = {"type": "object", "properties": props}
-    if required:
-        schema["required"] = list(required)
-    return schema
-
-
-def _array(items: Schema) -> Schema:
-    return {"type": "array", "items": items}
-
-
-STR: Schema = {"type": "string"}
-INT: Schema = {"type": "integer"}
-BOOL: Schema = {"type": "boolean"}
-NUM: Schema = {"type": "number"}
-MS: Schema = {"type": "integer", "minimum": 0, "description": "milliseconds"}
-OPT_STR: Schema = {"type": ["string", "null"]}
-OPT_INT: Schema = {"type": ["integer", "null"]}
-OPT_NUM: Schema = {"type": ["number", "null"]}
-STAMP: Schema = {"type": "string", "format": "date-time"}
-
-
-def _schemas() -> dict[str, Schema]:
-    code = _obj(id=STR, label=STR, colour=OPT_STR, retired={"type": ["boolean", "null"]})
-    return {
-        "Error": _obj(("error",), error=_obj(("code", "message"), code=STR, message=STR)),
-        "Clip": _obj(
-            ("id", "kind", "status", "links"),
-            id=STR, kind=STR, kind_label=STR, family_code=STR, title=STR, status=STR,
-            status_label=STR, in_progress=BOOL, stage=STR, progress=INT,
-            failure_reason=OPT_STR, created_at=STAMP, updated_at=STAMP,
-            delete_after={"type": ["string", "null"], "format": "date-time"},
-            days_left=OPT_INT, legal_hold=BOOL,
-            media=_obj(duration_ms=OPT_INT, width=OPT_INT, height=OPT_INT, frame_rate=OPT_STR),
-            links={"type": "object", "additionalProperties": STR},
-        ),  # fmt: skip
-        "AnnotationInput": _obj(
-            start_ms=MS, end_ms={"type": ["integer", "null"], "minimum": 0},
-            subject={"enum": ["infant", "parent", "facilitator", "group"]},
-            scheme_id=OPT_STR, codes=_array(STR), text=STR,
-            visibility={"enum": ["shared", "draft"]},
-            revision={"type": "integer", "description": "PATCH: the revision displayed"},
-        ),  # fmt: skip
-        "Annotation": _obj(
-            ("id", "clip_id", "start_ms", "subject", "codes", "revision"),
-            id=STR, clip_id=STR, start_ms=MS, end_ms=OPT_INT, start_frame=OPT_INT,
-            end_frame=OPT_INT, subject=STR, scheme_id=OPT_STR, scheme_version=OPT_STR,
-            codes=_array(code), text=STR, visibility=STR, resolved=BOOL, author_id=STR,
-            author=STR, author_role=STR, revision=INT, created_at=STAMP, updated_at=STAMP,
-            replies=_array(_ref("Reply")), links=_array(_ref("Link")),
-        ),  # fmt: skip
-        "Reply": _obj(
-            ("id", "text"), id=STR, annotation_id=STR, author_id=STR, author=STR,
-            author_role=STR, text=STR, created_at=STAMP,
-        ),  # fmt: skip
-        "Link": _obj(
-            ("id", "source_id", "target_id", "relation"), id=STR, clip_id=STR, source_id=STR,
-            target_id=STR, relation={"enum": ["received", "not-received", "related"]},
-            created_by=STR, created_at=STAMP,
-        ),  # fmt: skip
-        "Moment": _obj(
-            ("id", "kind", "start_ms", "status"), id=STR, clip_id=STR,
-            kind={"enum": ["moment", "still"]}, start_ms=MS, end_ms=OPT_INT, caption=STR,
-            position=INT, status={"enum": ["pending", "ready", "failed"]},
-            links={"type": "object", "additionalProperties": STR},
-        ),  # fmt: skip
-        "Scheme": _obj(
-            ("id", "version", "codes"), id=STR, version=STR, title=STR, description=STR,
-            applies_to=_array(STR), subjects=_array(STR),
-            codes=_array(_obj(
-                id=STR, label=STR, description=STR, key=OPT_STR, colour=STR, group=STR,
-                parent=OPT_STR, retired=BOOL,
-            )),
-        ),  # fmt: skip
-        "Agreement": _obj(
-            ("window_ms", "windows", "kappa"), window_ms=INT, windows=INT, codes=_array(STR),
-            kappa=OPT_NUM, percent_agreement=OPT_NUM, window_agreement=NUM,
-            undefined_reason=OPT_STR, definition=STR, coder_a=STR, coder_b=STR,
-            scheme_id=STR, level=STR,
-            per_code=_array(_obj(
-                code=STR, both=INT, only_a=INT, only_b=INT, neither=INT, kappa=OPT_NUM,
-                percent_agreement=NUM, undefined_reason=OPT_STR,
-            )),
-            differences=_array(_obj(
-                index=INT, start_ms=MS, end_ms=MS, a=_array(STR), b=_array(STR),
-                only_a=_array(STR), only_b=_array(STR),
-            )),
-            substitutions=_array(_obj(a=STR, b=STR, windows=INT)),
-        ),  # fmt: skip
-        "SignOff": _obj(
-            ("signed_off",), signed_off=BOOL, clip_id=STR, supervisor_id=STR, supervisor=STR,
-            summary=STR, signed_at=STAMP,
-        ),  # fmt: skip
-    }
 
 
 def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": _ref("Error")}}}
+    return {"description": description, "content": {JSON: {"schema": ref("Error")}}}
 
 
 ERRORS = {
@@ -193,11 +104,11 @@ def _file(summary: str, media_type: str) -> dict[str, Any]:
 
 
 def _paths() -> dict[str, dict[str, Any]]:
-    clip, ann, moment = _ref("Clip"), _ref("Annotation"), _ref("Moment")
+    clip, ann, moment = ref("Clip"), ref("Annotation"), ref("Moment")
     tus = {"description": "tus 1.0.0 (https://tus.io/protocols/resumable-upload)"}
     paths: dict[str, dict[str, Any]] = {
-        "/clips": {"get": op("Clips the user may see", {"200": _json("Clips", _obj(
-            clips=_array(clip), truncated=BOOL))}, query=(
+        "/clips": {"get": op("Clips the user may see", {"200": _json("Clips", obj(
+            clips=array(clip), truncated=BOOL))}, query=(
             ("kind", STR, "filter by kind"), ("status", STR, "filter by status")))},
         "/clips/{clip_id}": {"get": op("One clip", {"200": _json("The clip", clip)})},
         "/clips/{clip_id}/media": {"get": _media("Playback rendition (MP4)", ("video/mp4",))},
@@ -205,74 +116,74 @@ def _paths() -> dict[str, dict[str, Any]]:
         "/clips/{clip_id}/sprite.jpg": {"get": _file("Thumbnail sprite", "image/jpeg")},
         "/clips/{clip_id}/annotations": {
             "get": op("Annotations with threads and links", {"200": _json(
-                "Annotations", _obj(annotations=_array(ann)))}),
+                "Annotations", obj(annotations=array(ann)))}),
             "post": op("Add an annotation", {"201": _json("Created", ann)},
-                       body=_ref("AnnotationInput"), extra=WRITE),
+                       body=ref("AnnotationInput"), extra=WRITE),
         },
         "/clips/{clip_id}/links": {"get": op("Links between annotations", {"200": _json(
-            "Links", _obj(links=_array(_ref("Link"))))})},
+            "Links", obj(links=array(ref("Link"))))})},
         "/clips/{clip_id}/moments": {
-            "get": op("Shared-review playlist", {"200": _json("Moments", _obj(
-                moments=_array(moment), max_moments=INT, max_moment_seconds=INT,
+            "get": op("Shared-review playlist", {"200": _json("Moments", obj(
+                moments=array(moment), max_moments=INT, max_moment_seconds=INT,
                 max_stills=INT, default_caption=STR))}),
             "post": op("Choose a moment or still", {"201": _json("Created", moment)},
-                       body=_obj(("start_ms",), kind={"enum": ["moment", "still"]},
+                       body=obj(("start_ms",), kind={"enum": ["moment", "still"]},
                                  start_ms=MS, end_ms=MS, caption=STR), extra=WRITE),
         },
         "/clips/{clip_id}/moments/order": {"put": op(
-            "Reorder the playlist", {"200": _json("Moments", _obj(moments=_array(moment)))},
-            body=_obj(("ids",), ids=_array(STR)), extra=WRITE)},
+            "Reorder the playlist", {"200": _json("Moments", obj(moments=array(moment)))},
+            body=obj(("ids",), ids=array(STR)), extra=WRITE)},
         "/clips/{clip_id}/shared-review-done": {"post": op(
-            "Record the shared review with the family", {"200": _json("Done", _obj(
+            "Record the shared review with the family", {"200": _json("Done", obj(
                 shared_review=STR, delete_after=STR))}, extra=WRITE)},
         "/clips/{clip_id}/agreement": {"get": op(
-            "Cohen's kappa between two coders", {"200": _json("Agreement", _ref("Agreement"))},
+            "Cohen's kappa between two coders", {"200": _json("Agreement", ref("Agreement"))},
             query=(("coder_a", STR, "user id"), ("coder_b", STR, "user id"),
                    ("scheme_id", STR, "coding scheme"), ("window_ms", INT, "window length"),
                    ("subject", STR, "only this subject"), ("level", STR, "code or cluster")),
             extra=("400",))},
         "/clips/{clip_id}/sign-off": {
-            "get": op("The review's sign-off", {"200": _json("Sign-off", _ref("SignOff"))}),
+            "get": op("The review's sign-off", {"200": _json("Sign-off", ref("SignOff"))}),
             "post": op("Sign the review off (supervisors)", {"201": _json(
-                "Signed off", _ref("SignOff"))}, body=_obj(("summary",), summary=STR),
+                "Signed off", ref("SignOff"))}, body=obj(("summary",), summary=STR),
                 extra=WRITE),
         },
         "/annotations/{annotation_id}": {
             "get": op("One annotation", {"200": _json("Annotation", ann)}),
             "patch": op("Edit one's own annotation", {"200": _json("Annotation", ann)},
-                        body=_ref("AnnotationInput"), extra=WRITE),
+                        body=ref("AnnotationInput"), extra=WRITE),
             "delete": op("Delete one's own annotation", NO_CONTENT, extra=("400", "409")),
         },
         "/annotations/{annotation_id}/replies": {
-            "get": op("The thread", {"200": _json("Replies", _obj(replies=_array(
-                _ref("Reply"))))}),
-            "post": op("Reply", {"201": _json("Reply", _ref("Reply"))},
-                       body=_obj(("text",), text=STR), extra=WRITE),
+            "get": op("The thread", {"200": _json("Replies", obj(replies=array(
+                ref("Reply"))))}),
+            "post": op("Reply", {"201": _json("Reply", ref("Reply"))},
+                       body=obj(("text",), text=STR), extra=WRITE),
         },
         "/annotations/{annotation_id}/resolve": {"post": op(
             "Resolve or reopen the thread", {"200": _json("Annotation", ann)},
-            body=_obj(("resolved",), resolved=BOOL), extra=WRITE)},
+            body=obj(("resolved",), resolved=BOOL), extra=WRITE)},
         "/replies/{reply_id}": {"delete": op("Delete one's own reply", NO_CONTENT,
                                              extra=("400", "409"))},
-        "/links": {"post": op("Link two annotations", {"201": _json("Link", _ref("Link"))},
-                              body=_obj(("source_id", "target_id"), source_id=STR,
+        "/links": {"post": op("Link two annotations", {"201": _json("Link", ref("Link"))},
+                              body=obj(("source_id", "target_id"), source_id=STR,
                                         target_id=STR, relation=STR), extra=WRITE)},
         "/links/{link_id}": {"delete": op("Remove a link", NO_CONTENT, extra=("400", "409"))},
         "/moments/{moment_id}": {
             "get": op("One moment", {"200": _json("Moment", moment)}),
             "patch": op("Change caption or times", {"200": _json("Moment", moment)},
-                        body=_obj(caption=STR, start_ms=MS, end_ms=MS), extra=WRITE),
+                        body=obj(caption=STR, start_ms=MS, end_ms=MS), extra=WRITE),
             "delete": op("Remove a moment and its cut", NO_CONTENT, extra=("400", "409")),
         },
         "/moments/{moment_id}/media": {"get": _media(
             "A moment (MP4) or still (JPEG)", ("video/mp4", "image/jpeg"))},
-        "/taxonomies": {"get": op("Coding schemes in force", {"200": _json("Schemes", _obj(
-            schemes=_array(_ref("Scheme")), subjects=_array(STR),
-            reserved_keys=_array(STR)))}, query=(("kind", STR, "footage kind"),
+        "/taxonomies": {"get": op("Coding schemes in force", {"200": _json("Schemes", obj(
+            schemes=array(ref("Scheme")), subjects=array(STR),
+            reserved_keys=array(STR)))}, query=(("kind", STR, "footage kind"),
                                                   ("subject", STR, "subject")))},
         "/taxonomies/{scheme_id}": {"get": op("One coding scheme", {"200": _json(
-            "Scheme", _ref("Scheme"))})},
-        "/openapi.json": {"get": op("This document", {"200": _json("OpenAPI", _obj())})},
+            "Scheme", ref("Scheme"))})},
+        "/openapi.json": {"get": op("This document", {"200": _json("OpenAPI", obj())})},
         "/uploads/": {
             "options": {**tus, "summary": "tus discovery", "responses": NO_CONTENT},
             "post": {**op("tus creation", {"201": {"description": "Created (Location)"}},
@@ -304,9 +215,7 @@ def document() -> dict[str, Any]:
     paths = _paths()
     for path, item in paths.items():  # declare each {name} of a path (OpenAPI requires it)
         names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
-        params = [
-            {"name": n, "in": "path", "required": True, "schema": STR} for n in names
-        ]
+        params = [{"name": n, "in": "path", "required": True, "schema": STR} for n in names]
         if params:
             item["parameters"] = params
     return {
@@ -317,13 +226,13 @@ def document() -> dict[str, Any]:
             "description": "Clips, annotations, moments, supervision and footage of verp. "
             "Sign in through /login (session cookie); every state-changing request "
             "carries the X-CSRFToken header (the token of <meta name=csrf-token>). "
-            "Errors are {\"error\": {\"code\", \"message\"}}.",
+            'Errors are {"error": {"code", "message"}}.',
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"session": []}],
         "paths": paths,
         "components": {
-            "schemas": _schemas(),
+            "schemas": schemas(),
             "securitySchemes": {
                 "session": {"type": "apiKey", "in": "cookie", "name": "__Host-verp"},
                 "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRFToken"},

@@ -64,12 +64,18 @@ def record_viewing(
     svc = services()
     key = session_key()
     now = svc.clock.now()
-    entry = {
-        "target_type": target_type,
-        "target_id": target_id or clip.id,
-        "site_id": clip.site_id,
-        "details": {"clip_id": clip.id, **(details or {})},
-    }
+
+    def audit(db: Session) -> None:
+        svc.audit.append(
+            db,
+            user.actor,
+            action,
+            target_type=target_type,
+            target_id=target_id or clip.id,
+            site_id=clip.site_id,
+            details={"clip_id": clip.id, **(details or {})},
+        )
+
     try:
         with svc.db.session() as db:
             row = db.scalar(
@@ -92,7 +98,7 @@ def record_viewing(
                     )
                 )
                 db.flush()  # raises IntegrityError if a concurrent request got here first
-                svc.audit.append(db, user.actor, action, **entry)
+                audit(db)
                 _prune(db, now)
                 return True
             if row.last_seen_at < now - IDLE:
@@ -106,7 +112,7 @@ def record_viewing(
                     .values(started_at=now, last_seen_at=now)
                 )
                 if getattr(moved, "rowcount", 0) == 1:
-                    svc.audit.append(db, user.actor, action, **entry)
+                    audit(db)
                     return True
                 return False
             if now - row.last_seen_at >= TOUCH_EVERY:
@@ -119,4 +125,3 @@ def record_viewing(
 def _prune(db: Session, now: datetime) -> None:
     """Delete sessions that ended long ago (cheap: indexed on last_seen_at)."""
     db.execute(delete(PlaybackSession).where(PlaybackSession.last_seen_at < now - KEEP))
-

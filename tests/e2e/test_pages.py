@@ -46,7 +46,8 @@ CHECKS = """() => {
       box = el.labels[0].getBoundingClientRect();  // the label is part of the target
     }
     if (box.height < 43.5) {
-      problems.push(`small touch target (${Math.round(box.height)}px): ${el.outerHTML.slice(0, 80)}`);
+      const what = el.outerHTML.slice(0, 80);
+      problems.push(`small touch target (${Math.round(box.height)}px): ${what}`);
     }
   }
   return problems;

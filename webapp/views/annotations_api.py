@@ -5,7 +5,7 @@ supervisors of their site) use these routes; DPOs and admins get 403. Who sees w
 annotation (drafts, other sites, a trainee's footage) is decided by ``review.access``;
 every write is audited there. Times are whole milliseconds on the rendition's timeline.
 
-An annotation in JSON is :func:`review.annotations.as_dict` plus ``author`` (display
+An annotation in JSON is :func:`review.notes.as_dict` plus ``author`` (display
 name), ``replies`` (the thread, oldest first) and ``links`` (this annotation's links).
 """
 
@@ -18,13 +18,14 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from review import annotations, exports, links, threads
+from review import annotations as notes
+from review import exports, links, threads
 from review.access import site_slug
 from review.timeline import parse_frame_rate
 from storage.db.footage import Clip
 from storage.db.review import Annotation, AnnotationLink, Reply
 from storage.errors import ValidationError
-from webapp.authz import FOOTAGE_ROLES, requires, user_or_401
+from webapp.authz import FOOTAGE_ROLES, load_clip, requires, user_or_401
 from webapp.context import CurrentUser, services, unit_of_work
 from webapp.reviewing import author_names, json_object, optional_int, registry, require_int
 
@@ -80,7 +81,7 @@ def _threads(db: Session, site_id: str, ids: Iterable[str]) -> dict[str, list[Re
 def enrich(
     db: Session, user: CurrentUser, clip_id: str, views: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Add author names, threads and links to :func:`annotations.as_dict` views."""
+    """Add author names, threads and links to :func:`notes.as_dict` views."""
     replies = _threads(db, user.site_id, [v["id"] for v in views])
     clip_links = links.links_of_clip(db, user.actor, clip_id)
     people = [v["author_id"] for v in views] + [
@@ -105,7 +106,7 @@ def _one(db: Session, user: CurrentUser, annotation: Annotation) -> dict[str, An
         else None
     )
     rate = parse_frame_rate(clip.frame_rate) if clip.frame_rate else None
-    return enrich(db, user, clip.id, [annotations.as_dict(annotation, scheme, rate)])[0]
+    return enrich(db, user, clip.id, [notes.as_dict(annotation, scheme, rate)])[0]
 
 
 @bp.get("/clips/<clip_id>/annotations")
@@ -114,18 +115,18 @@ def list_annotations(clip_id: str) -> Response:
     """The clip's annotations the user may see, in timeline order, with threads/links."""
     user = user_or_401()
     with unit_of_work() as db:
-        views = annotations.annotation_views(db, registry(), user.actor, clip_id)
+        views = notes.annotation_views(db, registry(), user.actor, clip_id)
         body = enrich(db, user, clip_id, views)
     return jsonify({"annotations": body})
 
 
 def _annotation_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     """The editable fields present in ``body`` (unknown keys refused)."""
-    allowed = {*annotations.EDITABLE, "revision"}
+    allowed = {*notes.EDITABLE, "revision"}
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise ValidationError(f"unknown field(s): {', '.join(unknown)}")
-    fields = {k: v for k, v in body.items() if k in annotations.EDITABLE}
+    fields = {k: v for k, v in body.items() if k in notes.EDITABLE}
     if not partial:
         fields.setdefault("codes", [])
         fields.setdefault("text", "")
@@ -138,15 +139,16 @@ def create_annotation(clip_id: str) -> tuple[Response, int]:
     """Add an annotation (point: ``start_ms``; interval: ``start_ms`` + ``end_ms``)."""
     user = user_or_401()
     svc = services()
-    body = json_object()
-    fields = _annotation_fields(body, partial=False)
-    start = require_int(body, "start_ms")
-    end = optional_int(body, "end_ms")
-    subject = body.get("subject")
-    if not isinstance(subject, str):
-        raise ValidationError("subject is required (infant, parent, facilitator or group)")
     with unit_of_work() as db:
-        row = annotations.create_annotation(
+        load_clip(db, clip_id)  # another site's clip is 404 whatever the body says
+        body = json_object()
+        fields = _annotation_fields(body, partial=False)
+        start = require_int(body, "start_ms")
+        end = optional_int(body, "end_ms")
+        subject = body.get("subject")
+        if not isinstance(subject, str):
+            raise ValidationError("subject is required (infant, parent, facilitator or group)")
+        row = notes.create_annotation(
             db,
             svc.audit,
             registry(),
@@ -169,7 +171,7 @@ def create_annotation(clip_id: str) -> tuple[Response, int]:
 def get_annotation(annotation_id: str) -> Response:
     user = user_or_401()
     with unit_of_work() as db:
-        row = annotations.get_annotation(db, user.actor, annotation_id)
+        row = notes.get_annotation(db, user.actor, annotation_id)
         result = _one(db, user, row)
     return jsonify(result)
 
@@ -181,13 +183,14 @@ def update_annotation(annotation_id: str) -> Response:
     concurrent edit into 409 instead of a silent overwrite."""
     user = user_or_401()
     svc = services()
-    body = json_object()
-    changes = _annotation_fields(body, partial=True)
-    expected = body.get("revision")
-    if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int)):
-        raise ValidationError("revision must be a whole number")
     with unit_of_work() as db:
-        row = annotations.update_annotation(
+        notes.get_annotation(db, user.actor, annotation_id)  # 404 before the body
+        body = json_object()
+        changes = _annotation_fields(body, partial=True)
+        expected = body.get("revision")
+        if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int)):
+            raise ValidationError("revision must be a whole number")
+        row = notes.update_annotation(
             db, svc.audit, registry(), user.actor, annotation_id, changes,
             expected_revision=expected,
         )  # fmt: skip
@@ -200,7 +203,7 @@ def update_annotation(annotation_id: str) -> Response:
 def delete_annotation(annotation_id: str) -> tuple[str, int]:
     user = user_or_401()
     with unit_of_work() as db:
-        annotations.delete_annotation(db, services().audit, user.actor, annotation_id)
+        notes.delete_annotation(db, services().audit, user.actor, annotation_id)
     return "", 204
 
 
@@ -219,9 +222,10 @@ def list_replies(annotation_id: str) -> Response:
 @requires(*FOOTAGE_ROLES)
 def add_reply(annotation_id: str) -> tuple[Response, int]:
     user = user_or_401()
-    body = json_object()
     with unit_of_work() as db:
-        reply = threads.add_reply(db, services().audit, user.actor, annotation_id, body.get("text"))
+        notes.get_annotation(db, user.actor, annotation_id)  # 404 before the body
+        text: Any = json_object().get("text")
+        reply = threads.add_reply(db, services().audit, user.actor, annotation_id, text)
         names = author_names(db, user.site_id, [reply.author_id])
         result = reply_json(reply, names)
     return jsonify(result), 201
@@ -241,11 +245,11 @@ def delete_reply(reply_id: str) -> tuple[str, int]:
 def resolve(annotation_id: str) -> Response:
     """Resolve (``{"resolved": true}``) or reopen (``false``) the annotation's thread."""
     user = user_or_401()
-    body = json_object()
-    resolved = body.get("resolved")
-    if not isinstance(resolved, bool):
-        raise ValidationError("resolved must be true or false")
     with unit_of_work() as db:
+        notes.get_annotation(db, user.actor, annotation_id)  # 404 before the body
+        resolved = json_object().get("resolved")
+        if not isinstance(resolved, bool):
+            raise ValidationError("resolved must be true or false")
         row = threads.set_resolved(db, services().audit, user.actor, annotation_id, resolved)
         result = _one(db, user, row)
     return jsonify(result)

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from review import agreement, moments, supervision
 from review.errors import ValidationError
 from storage.db.review import Moment, SignOff
-from webapp.authz import FOOTAGE_ROLES, requires, user_or_401
+from webapp.authz import FOOTAGE_ROLES, load_clip, requires, user_or_401
 from webapp.context import services, unit_of_work
 from webapp.reviewing import (
     author_names,
@@ -70,13 +70,14 @@ def add_moment(clip_id: str) -> tuple[Response, int]:
     (``kind: "still"``, ``start_ms``) with an optional ``caption``; it is cut next."""
     user = user_or_401()
     svc = services()
-    body = json_object()
-    kind = body.get("kind", "moment")
-    if kind not in MOMENT_KINDS:
-        raise ValidationError("kind must be moment or still")
-    caption = body.get("caption")
-    start = require_int(body, "start_ms")
     with unit_of_work() as db:
+        load_clip(db, clip_id)  # another site's clip is 404 whatever the body says
+        body = json_object()
+        kind = body.get("kind", "moment")
+        if kind not in MOMENT_KINDS:
+            raise ValidationError("kind must be moment or still")
+        caption = body.get("caption")
+        start = require_int(body, "start_ms")
         if kind == "moment":
             row = moments.add_moment(
                 db, svc.audit, svc.settings, user.actor, clip_id,
@@ -110,11 +111,12 @@ def update_moment(moment_id: str) -> Response:
     """Change ``caption`` and/or ``start_ms``/``end_ms``; new times mean a new cut."""
     user = user_or_401()
     svc = services()
-    body = json_object()
-    unknown = sorted(set(body) - {"caption", "start_ms", "end_ms"})
-    if unknown:
-        raise ValidationError(f"unknown field(s): {', '.join(unknown)}")
     with unit_of_work() as db:
+        moments.get_moment(db, user.actor, moment_id)  # 404 before the body
+        body = json_object()
+        unknown = sorted(set(body) - {"caption", "start_ms", "end_ms"})
+        if unknown:
+            raise ValidationError(f"unknown field(s): {', '.join(unknown)}")
         row = moments.update_moment(
             db, svc.audit, svc.vault, svc.settings, user.actor, moment_id,
             caption=body.get("caption"), start_ms=optional_int(body, "start_ms"),
@@ -142,10 +144,11 @@ def delete_moment(moment_id: str) -> tuple[str, int]:
 def reorder(clip_id: str) -> Response:
     """Set the playlist order: ``ids`` lists every moment and still of the clip once."""
     user = user_or_401()
-    ids = json_object().get("ids")
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise ValidationError("ids must be a list of moment ids")
     with unit_of_work() as db:
+        load_clip(db, clip_id)
+        ids = json_object().get("ids")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise ValidationError("ids must be a list of moment ids")
         rows = moments.reorder_moments(db, services().audit, user.actor, clip_id, ids)
         body = [moment_json(m) for m in rows]
     return jsonify({"moments": body})
@@ -173,10 +176,11 @@ def compare(clip_id: str) -> Response:
     user = user_or_401()
     svc = services()
     args = request.args
-    window = args.get("window_ms", str(svc.settings.agreement_window_ms))
-    if not window.isdigit():
-        raise ValidationError("window_ms must be a whole number of milliseconds")
     with unit_of_work() as db:
+        load_clip(db, clip_id)
+        window = args.get("window_ms", str(svc.settings.agreement_window_ms))
+        if not window.isdigit():
+            raise ValidationError("window_ms must be a whole number of milliseconds")
         result = agreement.compare_coders(
             db, svc.audit, registry(), user.actor, clip_id,
             coder_a=args.get("coder_a", ""), coder_b=args.get("coder_b", ""),
@@ -216,8 +220,9 @@ def sign_off(clip_id: str) -> tuple[Response, int]:
     """Sign the review off with a ``summary``; locks annotations, replies and moments."""
     user = user_or_401()
     svc = services()
-    summary = json_object().get("summary")
     with unit_of_work() as db:
+        load_clip(db, clip_id)
+        summary: Any = json_object().get("summary")
         row = supervision.sign_off(
             db, svc.audit, svc.settings, user.actor, clip_id, summary=summary
         )

@@ -16,12 +16,12 @@ from typing import Any
 from flask import Blueprint, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
+from ingest.pipeline import SPRITE_URL
 from review.access import require_reviewable
 from storage.db.footage import Clip
 from webapp.authz import FOOTAGE_ROLES, load_clip, requires, user_or_401
 from webapp.context import CurrentUser, services, unit_of_work
 from webapp.playback import session_key
-from webapp.views.media import SPRITE_URL
 
 bp = Blueprint("player", __name__, url_prefix="/clips")
 

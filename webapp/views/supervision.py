@@ -17,7 +17,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from review import agreement, annotations, supervision
+from review import agreement, supervision
+from review import annotations as notes
 from review.access import site_slug
 from review.errors import Locked
 from review.taxonomy import Scheme
@@ -26,7 +27,7 @@ from storage.db.review import Annotation, SignOff
 from storage.db.tenancy import User
 from storage.errors import ValidationError
 from webapp.authz import load_clip, requires, user_or_401
-from webapp.context import CurrentUser, services, unit_of_work
+from webapp.context import services, unit_of_work
 from webapp.reviewing import author_names, registry
 
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")
@@ -125,7 +126,7 @@ def compare(clip_id: str) -> str:
     with unit_of_work() as db:
         clip = load_clip(db, clip_id, footage=True)
         slug = site_slug(db, clip.site_id)
-        visible = annotations.list_annotations(db, user.actor, clip.id)
+        visible = notes.list_annotations(db, user.actor, clip.id)
         schemes = registry().for_clip(slug, clip.kind)
         coders = sorted({a.author_id for a in visible if a.scheme_id})
         names = author_names(db, user.site_id, [*coders, clip.trainee_id or ""])
@@ -214,5 +215,7 @@ def sign_off(clip_id: str) -> Response:
     except (ValidationError, Locked) as exc:
         flash(str(exc) or "The review could not be signed off.", "error")
         return redirect(target, code=303)
-    flash("Signed off. The review is now locked, and the footage's deletion date is set.", "success")
+    flash(
+        "Signed off. The review is now locked, and the footage's deletion date is set.", "success"
+    )
     return redirect(target, code=303)

@@ -177,20 +177,20 @@ def test_a_job_that_keeps_failing_ends_failed_with_a_reason(
 
 
 def test_a_claim_is_exclusive_until_its_lease_runs_out(
-    sqlite_services: Services, clip_file: Path, clock: FixedClock
+    services: Services, clip_file: Path, clock: FixedClock
 ) -> None:
-    clip_id = stage_clip(sqlite_services, clip_file)
-    first = claims.take(sqlite_services, clip_id)
+    clip_id = stage_clip(services, clip_file)
+    first = claims.take(services, clip_id)
     assert first is not None and first.attempt == 1
-    assert claims.take(sqlite_services, clip_id) is None
-    claims.record(sqlite_services, first, stage="transcoding", progress=40)  # renews
+    assert claims.take(services, clip_id) is None
+    claims.record(services, first, stage="transcoding", progress=40)  # renews
 
-    clock.advance(timedelta(seconds=sqlite_services.settings.queue_lease_seconds + 1))
-    second = claims.take(sqlite_services, clip_id)
+    clock.advance(timedelta(seconds=services.settings.queue_lease_seconds + 1))
+    second = claims.take(services, clip_id)
     assert second is not None and second.attempt == 2 and second.token != first.token
     with pytest.raises(ClaimLost):
-        claims.record(sqlite_services, first, stage="thumbnails", progress=90)
-    assert clip_row(sqlite_services, clip_id).stage == "starting"
+        claims.record(services, first, stage="thumbnails", progress=90)
+    assert clip_row(services, clip_id).stage == "starting"
 
 
 def test_two_workers_never_process_one_clip_twice(
@@ -228,9 +228,8 @@ def test_two_workers_never_process_one_clip_twice(
 
 
 def test_recovery_requeues_only_lost_jobs(
-    sqlite_services: Services, clip_file: Path, clock: FixedClock
+    services: Services, clip_file: Path, clock: FixedClock
 ) -> None:
-    services = sqlite_services
     crashed = stage_clip(services, clip_file)
     waiting = stage_clip(services, clip_file)
     busy = stage_clip(services, clip_file)
@@ -253,9 +252,8 @@ def test_recovery_requeues_only_lost_jobs(
 
 
 def test_recovery_finishes_the_cleanup_a_dead_worker_left(
-    sqlite_services: Services, clip_file: Path
+    services: Services, clip_file: Path
 ) -> None:
-    services = sqlite_services
     ready = stage_clip(services, clip_file)  # registered, staging not yet deleted
     refused = stage_clip(services, clip_file)  # key shredded, blobs not yet deleted
     failed = stage_clip(services, clip_file)  # failed, upload kept on purpose

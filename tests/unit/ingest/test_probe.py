@@ -152,6 +152,7 @@ def _ftyp(major: bytes, *compatible: bytes) -> bytes:
         (b"\x00\x00\x00\x08wide" + bytes(32), ("mov", "qt  ")),  # legacy QuickTime
         (b"\x00\x00\x10\x00moov" + bytes(32), ("mov", "qt  ")),
     ],
+    ids=["isom", "mp42", "m4v", "qt", "3gp4", "3g2a", "vendor", "wide", "moov"],
 )
 def test_sniff_accepts_video_brands(head: bytes, expected: tuple[str, str]) -> None:
     assert sniff(head) == expected
@@ -173,6 +174,10 @@ def test_sniff_accepts_video_brands(head: bytes, expected: tuple[str, str]) -> N
         (b"#EXTM3U\n", R.NOT_VIDEO),
         (b"ffconcat version 1.0\n", R.NOT_VIDEO),
         (b"", R.NOT_VIDEO),
+    ],
+    ids=[
+        *("m4a", "heic", "avif", "heif-compat", "f4v", "avi", "webp", "mkv", "mp3", "zip"),
+        *("m3u8", "ffconcat", "nothing"),
     ],
 )
 def test_sniff_refuses_everything_else(head: bytes, category: R) -> None:

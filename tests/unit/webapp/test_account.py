@@ -7,8 +7,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from storage.db.tenancy import User
-from tests.webapp_fixtures import PASSWORD, LoginAs, World, post
 from tests.unit.webapp.helpers import audit_actions, text
+from tests.webapp_fixtures import PASSWORD, LoginAs, World, post
 from webapp.composition import Services
 
 NEW = "a much better passphrase"
@@ -18,7 +18,9 @@ def change(client: FlaskClient, current: str, new: str, confirm: str):  # type: 
     return post(client, "/account/password", {"current": current, "new": new, "confirm": confirm})
 
 
-def test_account_page_shows_who_you_are(client: FlaskClient, login_as: LoginAs, world: World) -> None:
+def test_account_page_shows_who_you_are(
+    client: FlaskClient, login_as: LoginAs, world: World
+) -> None:
     login_as(client, "supervisor")
     page = text(client.get("/account"))
     assert world.email("supervisor") in page and "Site A" in page and "Supervisor" in page
@@ -47,7 +49,10 @@ def test_password_change_signs_out_other_devices_only(
     assert client.get("/clips").status_code == 200  # this device stays signed in
     assert other.get("/clips").status_code == 302
     again = app.test_client()
-    assert post(again, "/login", {"email": world.email("facilitator"), "password": NEW}).status_code == 302
+    assert (
+        post(again, "/login", {"email": world.email("facilitator"), "password": NEW}).status_code
+        == 302
+    )
     assert len(audit_actions(services, "user.password")) == 1
 
 

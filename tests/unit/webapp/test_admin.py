@@ -10,8 +10,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from storage.db.tenancy import User
-from tests.webapp_fixtures import LoginAs, World, post
 from tests.unit.webapp.helpers import audit_actions, text
+from tests.webapp_fixtures import LoginAs, World, post
 from webapp.composition import Services
 
 
@@ -22,7 +22,9 @@ def user(services: Services, user_id: str) -> User:
         return row
 
 
-def test_users_page_lists_only_this_site(client: FlaskClient, login_as: LoginAs, world: World) -> None:
+def test_users_page_lists_only_this_site(
+    client: FlaskClient, login_as: LoginAs, world: World
+) -> None:
     login_as(client, "admin")
     page = text(client.get("/admin/users"))
     assert world.email("dpo", "a") in page
@@ -34,14 +36,18 @@ def test_add_user_shows_a_temporary_password_once(
 ) -> None:
     login_as(client, "admin")
     response = post(
-        client, "/admin/users", {"email": "New.Person@a.example.org", "role": "supervisor", "name": "New"}
+        client,
+        "/admin/users",
+        {"email": "New.Person@a.example.org", "role": "supervisor", "name": "New"},
     )
     assert response.status_code == 201
     password = re.search(r'<p class="secret">([^<]+)</p>', text(response))
     assert password is not None
     assert password.group(1) not in text(client.get("/admin/users"))  # shown once
     newcomer = app.test_client()
-    login = post(newcomer, "/login", {"email": "new.person@a.example.org", "password": password.group(1)})
+    login = post(
+        newcomer, "/login", {"email": "new.person@a.example.org", "password": password.group(1)}
+    )
     assert login.status_code == 302
     with services.db.session() as db:
         row = db.scalar(select(User).where(User.email == "new.person@a.example.org"))
@@ -75,14 +81,19 @@ def test_change_role_ends_the_users_sessions(
     assert response.status_code == 302
     assert user(services, uid).role == "supervisor"
     assert target.get("/clips").status_code == 302
-    assert audit_actions(services, "user.role")[-1].details == {"old": "facilitator", "new": "supervisor"}
+    assert audit_actions(services, "user.role")[-1].details == {
+        "old": "facilitator",
+        "new": "supervisor",
+    }
 
 
 def test_admin_cannot_change_their_own_role(
     client: FlaskClient, login_as: LoginAs, services: Services
 ) -> None:
     uid = login_as(client, "admin")
-    response = post(client, f"/admin/users/{uid}/role", {"role": "facilitator"}, follow_redirects=True)
+    response = post(
+        client, f"/admin/users/{uid}/role", {"role": "facilitator"}, follow_redirects=True
+    )
     assert "cannot change your own role" in text(response)
     assert user(services, uid).role == "admin"
     assert post(client, f"/admin/users/{uid}/deactivate").status_code == 302
@@ -129,7 +140,9 @@ def test_reset_totp_and_log_out_everywhere(
     login_as(target, "supervisor")  # no code needed any more
     assert post(client, f"/admin/users/{uid}/logout-everywhere").status_code == 302
     assert target.get("/clips").status_code == 302
-    assert audit_actions(services, "user.totp_reset") and audit_actions(services, "user.logout_everywhere")
+    assert audit_actions(services, "user.totp_reset") and audit_actions(
+        services, "user.logout_everywhere"
+    )
 
 
 def test_other_sites_users_are_untouchable(

@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 
 from storage.db.tenancy import User
 from storage.db.web import LoginAttempt
-from tests.webapp_fixtures import PASSWORD, LoginAs, World, post
 from tests.unit.webapp.helpers import audit_actions, count_rows, text
+from tests.webapp_fixtures import PASSWORD, LoginAs, World, post
 from webapp.app import create_app
 from webapp.composition import Services
 
@@ -24,7 +24,12 @@ def sign_in(client: FlaskClient, email: str, password: str = PASSWORD, **kw: str
 
 @pytest.mark.parametrize(
     ("role", "home"),
-    [("facilitator", "/clips"), ("supervisor", "/clips"), ("dpo", "/dpo"), ("admin", "/admin/users")],
+    [
+        ("facilitator", "/clips"),
+        ("supervisor", "/clips"),
+        ("dpo", "/dpo"),
+        ("admin", "/admin/users"),
+    ],
 )
 def test_login_goes_to_the_role_start_page_and_is_audited(
     client: FlaskClient, world: World, services: Services, role: str, home: str
@@ -131,9 +136,7 @@ def test_logout_ends_the_session_and_is_audited(
     assert entry.actor_id == uid
 
 
-def test_log_out_everywhere_ends_other_browsers(
-    app, login_as: LoginAs, services: Services
-) -> None:  # type: ignore[no-untyped-def]
+def test_log_out_everywhere_ends_other_browsers(app, login_as: LoginAs, services: Services) -> None:  # type: ignore[no-untyped-def]
     tablet, laptop = app.test_client(), app.test_client()
     login_as(tablet, "facilitator")
     login_as(laptop, "facilitator")
@@ -204,9 +207,7 @@ def test_codes_are_throttled(client: FlaskClient, world: World, services: Servic
     assert post(client, "/login/code", {"code": right}).status_code == 429
 
 
-def test_required_second_factor_must_be_set_up_first(
-    world: World, services: Services
-) -> None:
+def test_required_second_factor_must_be_set_up_first(world: World, services: Services) -> None:
     services.settings = dataclasses.replace(services.settings, totp_required=True)
     app = create_app(services=services)
     client = app.test_client()

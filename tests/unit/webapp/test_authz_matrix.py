@@ -115,6 +115,52 @@ TABLE: dict[str, Row] = {
     "GET /dpo/audit/verify": allow(GOVERNANCE, 200),
     "GET /dpo/audit/export.csv": allow(GOVERNANCE, 200),
     "GET /dpo/audit/retention-report.csv": allow(GOVERNANCE, 200),
+    # -- the review area (player, shared review, supervision, their API) ----------------
+    # Footage bytes and annotations: reviewers only; DPOs/admins 403, other sites 404.
+    "GET /api/v1/clips": allow(ALL, 200, anon=401),
+    "GET /api/v1/clips/<clip_id>/media": allow(FOOTAGE, 200, other=404, anon=401),
+    "GET /api/v1/clips/<clip_id>/thumbnails.vtt": allow(FOOTAGE, 200, other=404, anon=401),
+    "GET /api/v1/clips/<clip_id>/sprite.jpg": allow(FOOTAGE, 200, other=404, anon=401),
+    "GET /api/v1/moments/<moment_id>/media": allow(FOOTAGE, 200, other=404, anon=401),
+    "GET /api/v1/clips/<clip_id>/annotations": allow(FOOTAGE, 200, other=404, anon=401),
+    "GET /api/v1/clips/<clip_id>/annotations.csv": allow(FOOTAGE, 200, other=404, anon=401),
+    "GET /api/v1/clips/<clip_id>/annotations.eaf": allow(FOOTAGE, 200, other=404, anon=401),
+    "GET /api/v1/clips/<clip_id>/annotations.json": allow(FOOTAGE, 200, other=404, anon=401),
+    "GET /api/v1/clips/<clip_id>/annotations.vtt": allow(FOOTAGE, 200, other=404, anon=401),
+    "GET /api/v1/clips/<clip_id>/links": allow(FOOTAGE, 200, other=404, anon=401),
+    "GET /api/v1/clips/<clip_id>/moments": allow(FOOTAGE, 200, other=404, anon=401),
+    "GET /api/v1/clips/<clip_id>/sign-off": allow(FOOTAGE, 200, other=404, anon=401),
+    # No coders named: refused after the clip is found.
+    "GET /api/v1/clips/<clip_id>/agreement": allow(FOOTAGE, 400, other=404, anon=401),
+    "GET /api/v1/annotations/<annotation_id>": allow(FOOTAGE, 200, other=404, anon=401),
+    "GET /api/v1/annotations/<annotation_id>/replies": allow(FOOTAGE, 200, other=404, anon=401),
+    "GET /api/v1/moments/<moment_id>": allow(FOOTAGE, 200, other=404, anon=401),
+    # Writes with an empty body: 400 once the object is found, 404 for another site's.
+    "POST /api/v1/clips/<clip_id>/annotations": allow(FOOTAGE, 400, other=404, anon=401),
+    "PATCH /api/v1/annotations/<annotation_id>": allow(FOOTAGE, 400, other=404, anon=401),
+    "POST /api/v1/annotations/<annotation_id>/replies": allow(FOOTAGE, 400, other=404, anon=401),
+    "POST /api/v1/annotations/<annotation_id>/resolve": allow(FOOTAGE, 400, other=404, anon=401),
+    "POST /api/v1/links": allow(FOOTAGE, 400, anon=401),
+    "POST /api/v1/clips/<clip_id>/moments": allow(FOOTAGE, 400, other=404, anon=401),
+    "PATCH /api/v1/moments/<moment_id>": allow(FOOTAGE, 400, other=404, anon=401),
+    "PUT /api/v1/clips/<clip_id>/moments/order": allow(FOOTAGE, 400, other=404, anon=401),
+    # Needs no body: the world's home-visit clip is marked as shown to the family.
+    "POST /api/v1/clips/<clip_id>/shared-review-done": allow(FOOTAGE, 200, other=404, anon=401),
+    "POST /api/v1/clips/<clip_id>/sign-off": allow(("supervisor",), 400, other=404, anon=401),
+    "DELETE /api/v1/annotations/<annotation_id>": allow(FOOTAGE, 404, anon=401),
+    "DELETE /api/v1/replies/<reply_id>": allow(FOOTAGE, 404, anon=401),
+    "DELETE /api/v1/links/<link_id>": allow(FOOTAGE, 404, anon=401),
+    "DELETE /api/v1/moments/<moment_id>": allow(FOOTAGE, 404, anon=401),
+    # Coding schemes and the API description are not personal data.
+    "GET /api/v1/taxonomies": allow(ALL, 200, anon=401),
+    "GET /api/v1/taxonomies/<scheme_id>": allow(ALL, 200, anon=401),
+    "GET /api/v1/openapi.json": allow(ALL, 200, anon=401),
+    "GET /clips/<clip_id>/play": allow(FOOTAGE, 200, other=404),
+    "GET /clips/<clip_id>/shared-review": allow(FOOTAGE, 200, other=404),
+    "GET /supervision": allow(("supervisor",), 200),
+    "GET /supervision/<clip_id>": allow(("supervisor",), 200, other=404),
+    # A home visit is not signed off: the page says why (303 back with a message).
+    "POST /supervision/<clip_id>/sign-off": allow(("supervisor",), 303, other=404),
 }
 
 #: Which object of a site fills a URL parameter (default: by parameter name).
@@ -124,6 +170,11 @@ PARAMS = {
     "consent_id": "consent",
     "hold_id": "hold",
     "upload_id": "upload",
+    "annotation_id": "annotation",
+    "reply_id": "reply",
+    "link_id": "link",
+    "moment_id": "moment",
+    "scheme_id": "scheme",
 }
 #: Per-route exceptions: the object that makes the route meaningful.
 OVERRIDES = {
@@ -131,7 +182,14 @@ OVERRIDES = {
     "GET /dpo/tombstones/<clip_id>": {"clip_id": "destroyed_clip"},
 }
 #: Destructive tus calls on own ids would end the upload for later rows: use an unknown id.
-BOGUS_OWN = {"DELETE /api/v1/uploads/<upload_id>", "POST /api/v1/uploads/<upload_id>"}
+BOGUS_OWN = {
+    "DELETE /api/v1/uploads/<upload_id>",
+    "POST /api/v1/uploads/<upload_id>",
+    "DELETE /api/v1/annotations/<annotation_id>",
+    "DELETE /api/v1/replies/<reply_id>",
+    "DELETE /api/v1/links/<link_id>",
+    "DELETE /api/v1/moments/<moment_id>",
+}
 
 
 def route_keys(app: Flask) -> list[tuple[str, Rule, str]]:

@@ -65,7 +65,9 @@ def test_an_initialised_database_is_accepted(sqlite_services: Services) -> None:
     check_schema(sqlite_services.settings)
 
 
-def test_demo_settings_are_for_localhost_http(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_demo_settings_are_for_localhost_http(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("VERP_HOME", str(tmp_path))
     monkeypatch.setenv("VERP_SECURE_COOKIES", "true")
     settings = demo_settings(8123)

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from storage.audit import Actor
 from storage.db.footage import Clip, Consent
 from storage.db.governance import AuditEntry, LegalHold, Tombstone
-from tests.webapp_fixtures import LoginAs, World, post
 from tests.unit.webapp.helpers import audit_actions, count_rows, text
+from tests.webapp_fixtures import LoginAs, World, post
 from webapp.composition import Services
 
 
@@ -51,7 +51,10 @@ def test_place_and_lift_a_hold(
     other = post(client, "/dpo/holds", {"clip_id": world.sites["b"].clip, "reason": "x"})
     assert other.status_code == 404
     assert count_rows(services, LegalHold) == 2  # the world's two holds only
-    assert post(client, "/dpo/holds", {"clip_id": clip_id, "reason": "complaint 17"}).status_code == 302
+    assert (
+        post(client, "/dpo/holds", {"clip_id": clip_id, "reason": "complaint 17"}).status_code
+        == 302
+    )
     with services.db.session() as db:
         hold = db.scalar(select(LegalHold).where(LegalHold.clip_id == clip_id))
         assert hold is not None and hold.placed_by == uid and hold.reason == "complaint 17"

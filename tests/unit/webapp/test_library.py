@@ -6,8 +6,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from storage.db.footage import Consent
-from tests.webapp_fixtures import POSTER_BYTES, LoginAs, World, post
 from tests.unit.webapp.helpers import audit_actions, text
+from tests.webapp_fixtures import POSTER_BYTES, LoginAs, World, post
 from webapp.composition import Services
 
 
@@ -19,21 +19,27 @@ def test_facilitator_sees_their_own_clips_of_their_site(
     assert "ready clip a" in page and "receiving clip a" in page
     assert "doomed clip a" not in page  # destroyed clips are not listed
     assert "clip b" not in page
-    assert f'/clips/{world.sites["a"].clip}/poster' in page
+    assert f"/clips/{world.sites['a'].clip}/poster" in page
     [entry] = audit_actions(services, "library.view")
     assert entry.details == {"count": 2}
 
 
 def test_another_facilitator_sees_none_of_them(app: Flask, world: World) -> None:
     client = app.test_client()
-    response = post(client, "/login", {"email": "target@a.example.org", "password": "correct horse battery staple"})
+    response = post(
+        client,
+        "/login",
+        {"email": "target@a.example.org", "password": "correct horse battery staple"},
+    )
     assert response.status_code == 302
     page = text(client.get("/clips"))
     assert "ready clip a" not in page and "No clips" in page
     assert client.get(f"/clips/{world.sites['a'].clip}").status_code == 404
 
 
-def test_dpo_sees_metadata_but_no_posters(client: FlaskClient, login_as: LoginAs, world: World) -> None:
+def test_dpo_sees_metadata_but_no_posters(
+    client: FlaskClient, login_as: LoginAs, world: World
+) -> None:
     login_as(client, "dpo")
     page = text(client.get("/clips"))
     assert "ready clip a" in page

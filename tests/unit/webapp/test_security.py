@@ -10,8 +10,8 @@ from flask import Flask, Response, jsonify, request
 from flask.testing import FlaskClient
 
 from storage.db.footage import Consent
-from tests.webapp_fixtures import PASSWORD, LoginAs, World, csrf_token, post, token_from
 from tests.unit.webapp.helpers import count_rows
+from tests.webapp_fixtures import PASSWORD, LoginAs, World, csrf_token, post, token_from
 from webapp.app import create_app
 from webapp.authz import public
 from webapp.composition import Services

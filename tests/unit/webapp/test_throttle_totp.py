@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pyotp
 
 from storage.db.web import LoginAttempt
-from tests.webapp_fixtures import World
 from tests.unit.webapp.helpers import count_rows
+from tests.webapp_fixtures import World
 from webapp import throttle, totp
 from webapp.composition import Services
 
@@ -30,7 +30,10 @@ def test_lock_and_unlock(services: Services) -> None:
             throttle.record_failure(db, key, now=NOW + timedelta(minutes=minute), window=300)
         later = NOW + timedelta(minutes=2)
         assert throttle.retry_after(db, key, now=later, limit=3, window=300) == 180
-        assert throttle.retry_after(db, key, now=NOW + timedelta(seconds=301), limit=3, window=300) == 0
+        assert (
+            throttle.retry_after(db, key, now=NOW + timedelta(seconds=301), limit=3, window=300)
+            == 0
+        )
         assert throttle.retry_after(db, "other", now=later, limit=3, window=300) == 0
 
 

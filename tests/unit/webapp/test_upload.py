@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from storage.db.footage import Clip, Consent
 from tests.media import plain_mp4
-from tests.webapp_fixtures import LoginAs, World, csrf_token, post
 from tests.unit.webapp.helpers import audit_actions, count_rows, text
+from tests.webapp_fixtures import LoginAs, World, csrf_token, post
 from webapp.app import create_app
 from webapp.composition import Services
 
@@ -85,7 +85,11 @@ def test_consent_then_clip(
     ],
 )
 def test_bad_consent_stores_nothing(
-    client: FlaskClient, login_as: LoginAs, services: Services, changes: dict[str, Any], message: str
+    client: FlaskClient,
+    login_as: LoginAs,
+    services: Services,
+    changes: dict[str, Any],
+    message: str,
 ) -> None:
     login_as(client, "facilitator")
     before = (count_rows(services, Consent), count_rows(services, Clip))
@@ -134,7 +138,11 @@ def test_a_whole_upload_is_processed(
     tus = {"Tus-Resumable": "1.0.0", "X-CSRFToken": csrf_token(client)}
     created = client.post(
         "/api/v1/uploads/",
-        headers={**tus, "Upload-Length": str(len(video)), "Upload-Metadata": f"clip {_b64(clip_id)}"},
+        headers={
+            **tus,
+            "Upload-Length": str(len(video)),
+            "Upload-Metadata": f"clip {_b64(clip_id)}",
+        },
     )
     assert created.status_code == 201
     location = created.headers["Location"]

@@ -7,8 +7,8 @@ import pytest
 from storage.audit import Actor
 from storage.db.tenancy import User
 from storage.errors import NotFound, ValidationError
-from tests.webapp_fixtures import World
 from tests.unit.webapp.helpers import audit_actions
+from tests.webapp_fixtures import World
 from webapp import user_admin
 from webapp.composition import Services
 
@@ -45,7 +45,9 @@ def test_a_second_admin_may_be_demoted(services: Services, world: World) -> None
 def test_unchanged_role_is_not_audited(services: Services, world: World) -> None:
     site = world.sites["a"]
     with services.db.session() as db:
-        user_admin.change_role(db, services.audit, admin_actor(world), site.id, site.users["dpo"], "dpo")
+        user_admin.change_role(
+            db, services.audit, admin_actor(world), site.id, site.users["dpo"], "dpo"
+        )
     assert audit_actions(services, "user.role") == []
 
 
