@@ -28,8 +28,9 @@ from storage.db.footage import Clip
 from storage.db.web import PlaybackSession
 from webapp.context import CurrentUser, services
 
-#: A playback session ends after this long without a request.
-IDLE = timedelta(minutes=30)
+#: A playback session ends after this long without a request (pausing for longer and
+#: then watching again counts as watching again).
+IDLE = timedelta(minutes=10)
 #: last_seen_at is written at most this often (each Range request would otherwise write).
 TOUCH_EVERY = timedelta(minutes=1)
 #: Ended sessions are deleted after this long.

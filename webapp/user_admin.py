@@ -16,6 +16,10 @@ from storage.db.tenancy import ROLES, User
 from storage.errors import NotFound, ValidationError
 
 
+class WrongPassword(ValidationError):
+    """The current password given to confirm a change is not the user's password."""
+
+
 def site_users(db: Session, site_id: str) -> list[User]:
     """Every account of a site, active first, then by email."""
     query = select(User).where(User.site_id == site_id).order_by(User.active.desc(), User.email)
@@ -128,11 +132,11 @@ def change_password(
     new: str,
     confirm: str,
 ) -> User:
-    """Change one's own password; other sessions end. ValidationError for a wrong
-    current password, a mismatch or a too-short new password."""
+    """Change one's own password; other sessions end. WrongPassword (a ValidationError)
+    for a wrong current password, ValidationError for a mismatch or a too-short one."""
     user = _user(db, site_id, user_id)
     if not check_password(user.password_hash, current):
-        raise ValidationError("Your current password is not right.")
+        raise WrongPassword("Your current password is not right.")
     if new != confirm:
         raise ValidationError("The two new passwords are not the same.")
     if len(new) < MIN_PASSWORD:

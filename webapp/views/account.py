@@ -25,9 +25,10 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from storage.errors import ValidationError
-from webapp import sessions, totp, user_admin
+from webapp import sessions, throttle, totp, user_admin
 from webapp.authz import ALL_ROLES, requires, user_or_401
 from webapp.context import CurrentUser, services, unit_of_work
+from webapp.errors import Throttled
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -47,6 +48,15 @@ def password() -> tuple[str, int] | Response:
     """Change one's password; other browsers are signed out, this one stays in."""
     user = user_or_401()
     svc = services()
+    cfg = svc.settings
+    # A stolen session must not become a way to guess the password itself.
+    key = throttle.throttle_key("password", user.id)
+    with unit_of_work() as db:
+        wait = throttle.retry_after(
+            db, key, now=svc.clock.now(), limit=cfg.login_attempts, window=cfg.login_window_seconds
+        )
+    if wait:
+        raise Throttled(wait)
     try:
         with unit_of_work() as db:
             row = user_admin.change_password(
@@ -61,6 +71,11 @@ def password() -> tuple[str, int] | Response:
             )
             sessions.begin(row)
     except ValidationError as exc:
+        if isinstance(exc, user_admin.WrongPassword):
+            with unit_of_work() as db:
+                throttle.record_failure(
+                    db, key, now=svc.clock.now(), window=cfg.login_window_seconds
+                )
         return render_template("account/index.html", password_error=str(exc)), 400
     flash("Your password was changed. Other devices have been signed out.", "success")
     return redirect(url_for("account.index"))

@@ -56,6 +56,15 @@ def test_password_change_signs_out_other_devices_only(
     assert len(audit_actions(services, "user.password")) == 1
 
 
+def test_guessing_the_current_password_is_throttled(
+    client: FlaskClient, login_as: LoginAs, services: Services
+) -> None:
+    login_as(client, "facilitator")
+    for _ in range(services.settings.login_attempts):
+        assert change(client, "a wrong guess", NEW, NEW).status_code == 400
+    assert change(client, PASSWORD, NEW, NEW).status_code == 429
+
+
 def _secret_from(page: str) -> str:
     start = page.index('id="totp-secret">') + len('id="totp-secret">')
     return page[start : page.index("</p>", start)].replace(" ", "")
