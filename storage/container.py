@@ -277,7 +277,9 @@ def iter_decrypt(source: BinaryIO, data_key: bytes, binding: Binding) -> Iterato
     Each yielded view is valid only until the next iteration (buffers are reused).
     Raises DecryptionError on any failure, before yielding the failed segment.
     """
-    header = Header.decode(source.read(HEADER_SIZE))
+    raw_header = bytearray(HEADER_SIZE)
+    got = _read_exact(source, memoryview(raw_header))
+    header = Header.decode(bytes(raw_header[:got]))
     aead = _cipher(data_key, header)
     ad = header.encode() + binding.encode()
     full = header.segment_size + TAG_SIZE
@@ -343,6 +345,14 @@ class RangeDecryptor:
         self.segment_size = self._header.segment_size
         self.size = plaintext_size(ciphertext_len, self.segment_size)
         self._segments = segment_count(self.size, self.segment_size)
+        if self.size == 0:
+            # Reads of an empty plaintext touch no segment; verify the lone final one now
+            # so a blob cut to its empty-looking size is still detected.
+            tag = fetch(HEADER_SIZE, TAG_SIZE)
+            try:
+                self._aead.decrypt(_nonce(self._header.nonce_prefix, 0, True), tag, self._ad)
+            except (InvalidTag, ValueError) as exc:
+                raise DecryptionError() from exc
 
     def read(self, start: int, stop: int) -> bytes:
         """Plaintext bytes ``[start, stop)``, clamped to the plaintext size."""

@@ -157,16 +157,11 @@ def test_stream_functions_round_trip_with_short_reads(data: bytes, seg: int, ste
     blob = sink.getvalue()
     assert size == len(blob) == ciphertext_size(len(data), seg)
     out = io.BytesIO()
-    source = TrickleReader(blob, step, first=HEADER_SIZE)  # see the xfail test below
+    source = TrickleReader(blob, step)
     assert decrypt_stream(source, out, KEY, BINDING) == len(data)  # type: ignore[arg-type]
     assert out.getvalue() == data
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: iter_decrypt reads the header with a single read(48), so a source "
-    "that returns short reads (pipe, socket, raw HTTP body) gets a valid container rejected",
-)
 def test_stream_decryption_accepts_a_header_arriving_in_short_reads() -> None:
     data = os.urandom(100)
     out = io.BytesIO()
@@ -289,11 +284,6 @@ def test_truncated_full_final_segment_container_is_detected() -> None:
         assert_rejected(blob[: HEADER_SIZE + k * 32])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: when the size says 'empty' (64 bytes), RangeDecryptor verifies "
-    "nothing, so a blob cut to 64 bytes or a tampered empty blob reads as empty",
-)
 @pytest.mark.parametrize(
     "blob",
     [SMALL_BLOB[:EMPTY_CONTAINER_SIZE], flipped(encrypt(b"", 16), HEADER_SIZE, 0x01)],

@@ -302,6 +302,7 @@
   /* -- markers ------------------------------------------------------------------- */
 
   var markers = document.getElementById("markers");
+  var LANE = 18; // px per row of markers
   var annotationItems = [];
   var momentItems = [];
 
@@ -337,12 +338,11 @@
     placed.forEach(function (p) {
       var item = p.item;
       var point = item.end === null || item.end === undefined;
-      var node = el("button", {
-        type: "button",
-        tabindex: "-1",
+      // Mouse and touch shortcuts only: each annotation's "Go to" button in the list is
+      // the accessible way to the same place.
+      var node = el("span", {
         className: "marker " + (point ? "marker--point" : "marker--interval"),
         title: fmt(item.start) + " " + item.label,
-        "aria-label": "Go to " + fmt(item.start) + ": " + item.label,
         "data-id": item.id,
         onclick: function () {
           seek(item.start);
@@ -353,18 +353,15 @@
       if (!point) {
         node.style.width = Math.max(0.4, percent(item.end) - percent(item.start)) + "%";
       }
-      node.style.top = p.lane * 14 + "px";
+      node.style.top = p.lane * LANE + "px";
       node.style.setProperty("--marker", item.colour || "#5F6B7A");
       markers.appendChild(node);
     });
-    var momentTop = count * 14;
+    var momentTop = count * LANE;
     momentItems.forEach(function (m) {
-      var node = el("button", {
-        type: "button",
-        tabindex: "-1",
+      var node = el("span", {
         className: "marker marker--moment" + (m.end === null ? " marker--point" : ""),
         title: (m.end === null ? "Still " : "Moment ") + fmt(m.start),
-        "aria-label": "Go to the " + (m.end === null ? "still" : "moment") + " at " + fmt(m.start),
         onclick: function () {
           seek(m.start);
         },
@@ -377,7 +374,7 @@
       markers.appendChild(node);
     });
     var rows = count + (momentItems.length ? 1 : 0);
-    markers.style.height = Math.max(14, rows * 14) + "px";
+    markers.style.height = Math.max(LANE, rows * LANE) + "px";
   }
 
   var markIn = document.getElementById("mark-in");
