@@ -11,6 +11,8 @@ cookie, so it starts new sessions). Rows live in ``playback_sessions`` so every 
 worker agrees, and the unique key (session, clip, target) decides which of several
 concurrent first requests records the start: the others hit the constraint and audit
 nothing. Rows go with their clip when it is destroyed, and are pruned after a day.
+While a row was confirmed alive less than a minute ago (noted in the signed cookie),
+requests skip the database altogether: a seek costs no write and no extra query.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ TOUCH_EVERY = timedelta(minutes=1)
 #: Ended sessions are deleted after this long.
 KEEP = timedelta(days=1)
 SESSION_FIELD = "play_sid"
+#: Per playback session: when its row was last known alive (seconds since the epoch).
+SEEN_FIELD = "play_seen"
 
 
 def session_key() -> str:
@@ -65,6 +69,9 @@ def record_viewing(
     svc = services()
     key = session_key()
     now = svc.clock.now()
+    seen_key = f"{clip.id}:{target}"
+    if _confirmed_recently(seen_key, now):
+        return False  # the row was alive less than TOUCH_EVERY ago: no database trip
 
     def audit(db: Session) -> None:
         svc.audit.append(
@@ -101,6 +108,7 @@ def record_viewing(
                 db.flush()  # raises IntegrityError if a concurrent request got here first
                 audit(db)
                 _prune(db, now)
+                _remember(seen_key, now)
                 return True
             if row.last_seen_at < now - IDLE:
                 # Only one of several concurrent requests can move a stale row forward.
@@ -114,10 +122,12 @@ def record_viewing(
                 )
                 if getattr(moved, "rowcount", 0) == 1:
                     audit(db)
+                    _remember(seen_key, now)
                     return True
                 return False
             if now - row.last_seen_at >= TOUCH_EVERY:
                 row.last_seen_at = now
+            _remember(seen_key, row.last_seen_at)
             return False
     except IntegrityError:
         return False
@@ -126,3 +136,23 @@ def record_viewing(
 def _prune(db: Session, now: datetime) -> None:
     """Delete sessions that ended long ago (cheap: indexed on last_seen_at)."""
     db.execute(delete(PlaybackSession).where(PlaybackSession.last_seen_at < now - KEEP))
+
+
+def _confirmed_recently(seen_key: str, now: datetime) -> bool:
+    """Whether this browser session confirmed the playback session's row less than
+    TOUCH_EVERY ago (kept in the signed session cookie, so it cannot be forged)."""
+    seen = session.get(SEEN_FIELD)
+    stamp = seen.get(seen_key) if isinstance(seen, dict) else None
+    if not isinstance(stamp, int | float):
+        return False
+    return 0 <= now.timestamp() - stamp < TOUCH_EVERY.total_seconds()
+
+
+def _remember(seen_key: str, alive_at: datetime) -> None:
+    """Note when the row was last known alive; forget entries of ended sessions."""
+    seen = session.get(SEEN_FIELD)
+    kept = dict(seen) if isinstance(seen, dict) else {}
+    horizon = alive_at.timestamp() - IDLE.total_seconds()
+    kept = {k: v for k, v in kept.items() if isinstance(v, int | float) and v > horizon}
+    kept[seen_key] = int(alive_at.timestamp())
+    session[SEEN_FIELD] = kept

@@ -1,8 +1,9 @@
 """Every page of the shell, as each role, at tablet portrait (820 px) and landscape (1024 px).
 
 Each page must load without console errors (a Content-Security-Policy violation is one),
-fit the width without sideways scrolling, give every form control a label and every
-control a touch target of at least 44 px. Screenshots land in test-artifacts/screenshots.
+fit the width without sideways scrolling (tables included), give every form control a label
+and every control a touch target of at least 44 px. Screenshots land in
+test-artifacts/screenshots.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ CHECKS = """() => {
   const doc = document.documentElement;
   if (doc.scrollWidth > window.innerWidth + 1) {
     problems.push(`page is ${doc.scrollWidth}px wide in a ${window.innerWidth}px window`);
+  }
+  for (const wrap of document.querySelectorAll(".table-wrap")) {
+    if (wrap.scrollWidth > wrap.clientWidth + 1) {
+      problems.push(`a table needs sideways scrolling: ${wrap.scrollWidth} > ${wrap.clientWidth}`);
+    }
   }
   const visible = (el) => el.getClientRects().length > 0 &&
     getComputedStyle(el).visibility !== "hidden";

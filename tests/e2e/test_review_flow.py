@@ -130,7 +130,7 @@ def test_review_flow_in_the_browser(
     sign_in(page, base, "facilitator")
     page.goto(player)
     wait_until(page, f"() => {VIDEO}.readyState >= 1")
-    page.locator(".code").first.wait_for()  # the coding schemes are loaded
+    page.locator(".code[data-code=smiling]").wait_for()  # infant cues open for the baby
     page.locator("#play").click()
     wait_until(page, f"() => {VIDEO}.currentTime > 0.4")
     page.locator("#play").click()
@@ -146,6 +146,12 @@ def test_review_flow_in_the_browser(
         " && Math.abs(v.currentTime - v.duration / 2) < 0.3; }",
     )
     middle = _video_state(page)["t"]
+
+    scrubber.hover(position={"x": box["width"] * 0.75, "y": box["height"] / 2})
+    page.locator("#preview").wait_for(state="visible")
+    wait_until(page, "() => document.getElementById('preview-thumb').style.backgroundImage"
+               ".includes('sprite.jpg')")  # fmt: skip
+    screenshot(page, "review-player-scrub-820")
 
     page.keyboard.press("1")  # infant-cues: Smiling
     thread = page.locator(".thread", has_text="Smiling")

@@ -6,7 +6,7 @@ Every outcome is audited with ids only: ``auth.login``, ``auth.login_failed`` (r
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from review import agreement, supervision
@@ -77,22 +78,22 @@ def queue() -> str:
     )
 
 
-def _annotation_counts(db: Any, clip_ids: list[str], me: str) -> dict[str, dict[str, int]]:
+def _annotation_counts(db: Session, clip_ids: list[str], me: str) -> dict[str, dict[str, int]]:
     """Per clip: shared annotations by me and by everyone else."""
     if not clip_ids:
         return {}
     query = (
-        select(Annotation.clip_id, Annotation.author_id == me, func.count())
+        select(Annotation.clip_id, Annotation.author_id, func.count())
         .where(
             Annotation.clip_id.in_(clip_ids),
             Annotation.deleted_at.is_(None),
             Annotation.visibility == "shared",
         )
-        .group_by(Annotation.clip_id, Annotation.author_id == me)
+        .group_by(Annotation.clip_id, Annotation.author_id)
     )
     counts: dict[str, dict[str, int]] = {c: {"mine": 0, "others": 0} for c in clip_ids}
-    for clip_id, mine, count in db.execute(query).all():
-        counts[clip_id]["mine" if mine else "others"] += int(count)
+    for clip_id, author, count in db.execute(query).all():
+        counts[clip_id]["mine" if author == me else "others"] += int(count)
     return counts
 
 

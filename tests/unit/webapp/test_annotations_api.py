@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -150,8 +152,9 @@ def test_delete_own_annotation(client: FlaskClient, world: World, login_as: Logi
 
 
 def test_supervisor_replies_and_resolves_the_thread(
-    client: FlaskClient, world: World, login_as: LoginAs
+    client: FlaskClient, world: World, login_as: LoginAs, advance: Callable[[timedelta], None]
 ) -> None:
+    advance(timedelta(minutes=1))  # the thread is ordered by time: reply after the seed
     login_as(client, "supervisor")
     annotation = world.sites["a"].annotation
     reply = send(client, "POST", f"/api/v1/annotations/{annotation}/replies", {"text": "Yes!"})

@@ -22,16 +22,19 @@ def test_clip_json_for_a_facilitator(
     login_as(client, "facilitator")
     clip_id = world.sites["a"].clip
     body = client.get(f"/api/v1/clips/{clip_id}").get_json()
-    assert KEYS <= set(body)  # other areas may add fields and links
+    assert set(body) >= KEYS  # other areas may add fields and links
     assert body["id"] == clip_id and body["status"] == "ready" and body["in_progress"] is False
     assert body["legal_hold"] is True
     assert body["days_left"] == 365
     assert body["media"]["duration_ms"] == 20000
-    assert body["links"].items() >= {
-        "self": f"/api/v1/clips/{clip_id}",
-        "page": f"/clips/{clip_id}",
-        "poster": f"/clips/{clip_id}/poster",
-    }.items()
+    assert (
+        body["links"].items()
+        >= {
+            "self": f"/api/v1/clips/{clip_id}",
+            "page": f"/clips/{clip_id}",
+            "poster": f"/clips/{clip_id}/poster",
+        }.items()
+    )
     assert audit_actions(services, "clip.read")[-1].target_id == clip_id
 
 

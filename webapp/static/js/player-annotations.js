@@ -47,11 +47,6 @@
     });
   }
 
-  function findCode(schemeId, codeId) {
-    var scheme = findScheme(schemeId);
-    return scheme ? scheme.codes.find(function (c) { return c.id === codeId; }) : null;
-  }
-
   function subject() {
     var checked = form ? form.querySelector("input[name=subject]:checked") : null;
     return checked ? checked.value : "infant";
@@ -61,6 +56,7 @@
     var radio = form && form.querySelector('input[name=subject][value="' + value + '"]');
     if (radio) {
       radio.checked = true;
+      openSchemesFor(value);
     }
   }
 
@@ -214,6 +210,11 @@
         showDraft();
       });
     });
+    form.querySelectorAll("input[name=subject]").forEach(function (radio) {
+      radio.addEventListener("change", function () {
+        openSchemesFor(radio.value);
+      });
+    });
     ["focus", "input"].forEach(function (name) {
       note.addEventListener(name, function () {
         P.pause(); // typing a note pauses playback
@@ -263,8 +264,9 @@
         }
         byGroup[code.group].push(code);
       });
-      var box = el("details", { className: "codes__scheme", open: true }, [
-        el("summary", { text: scheme.title }),
+      var who = scheme.subjects.map(function (x) { return SUBJECTS[x]; }).join(", ");
+      var box = el("details", { className: "codes__scheme", "data-scheme": scheme.id }, [
+        el("summary", {}, [scheme.title, who ? el("span", { className: "muted", text: " (" + who + ")" }) : null]),
       ]);
       groups.forEach(function (group) {
         var list = el("div", { className: "codes__list", role: "group", "aria-label": groupLabel(group) });
@@ -290,7 +292,16 @@
       });
       picker.appendChild(box);
     });
+    openSchemesFor(subject());
     showDraft();
+  }
+
+  /** Open the schemes coders use for this subject (e.g. infant cues for the baby). */
+  function openSchemesFor(value) {
+    picker.querySelectorAll(".codes__scheme").forEach(function (box) {
+      var scheme = findScheme(box.dataset.scheme);
+      box.open = Boolean(scheme) && (!scheme.subjects.length || scheme.subjects.indexOf(value) >= 0);
+    });
   }
 
   /* -- threads -------------------------------------------------------------------- */
@@ -410,7 +421,7 @@
         el("p", { className: "reply__text prewrap", text: r.text }), remove,
       ]);
     }));
-    var linker = locked ? null : linkForm(a);
+    var linker = locked || annotations.length < 2 ? null : linkForm(a);
     var actions = locked ? null : el("div", { className: "thread__actions" }, [
       el("button", {
         type: "button", className: "button button--small", text: a.resolved ? "Reopen" : "Resolve",
@@ -418,7 +429,7 @@
           act(P.api(P.url("resolve", a.id), { method: "POST", body: { resolved: !a.resolved } }));
         },
       }),
-      annotations.length > 1 ? el("button", {
+      linker ? el("button", {
         type: "button", className: "button button--small", text: "Link…", "aria-expanded": "false",
         onclick: function (event) {
           linker.hidden = !linker.hidden;
@@ -513,7 +524,15 @@
   });
 
   P.api(config.urls.taxonomies).then(function (data) {
-    schemes = data.schemes;
+    // Cues before responses: order schemes by the first subject they are for.
+    var order = Object.keys(SUBJECTS);
+    var rank = function (scheme) {
+      var first = scheme.subjects.length ? order.indexOf(scheme.subjects[0]) : order.length;
+      return first < 0 ? order.length : first;
+    };
+    schemes = data.schemes.slice().sort(function (a, b) {
+      return rank(a) - rank(b);
+    });
     schemes.forEach(function (scheme) {
       scheme.codes.forEach(function (code) {
         if (code.key && !code.retired) {

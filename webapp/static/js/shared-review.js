@@ -48,7 +48,7 @@
       still.alt = item.caption;
       still.hidden = false;
       toggleButton.disabled = true;
-      toggleButton.textContent = "Paused";
+      toggleButton.textContent = "Still picture";
     } else {
       still.hidden = true;
       video.hidden = false;
