@@ -229,7 +229,7 @@ def stream(http: requests.Session, url: str, size: int, runs: int = 3) -> dict[s
     return {"mib_per_s": round(statistics.median(rates), 1), "runs": runs}
 
 
-def annotations(base: str, clip_id: str, clients: int, per_client: int) -> dict[str, Any]:
+def annotation_create(base: str, clip_id: str, clients: int, per_client: int) -> dict[str, Any]:
     """Create annotations from ``clients`` concurrent signed-in clients."""
     sessions = [signed_in(base) for _ in range(clients)]
     url = f"{base}/api/v1/clips/{clip_id}/annotations"
@@ -285,7 +285,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
             range_stats = ranges(http, urls, plain, size, args.ranges)
             streams = {name: stream(http, url, size) for name, url in urls.items()}
-            notes = annotations(base, clip_id, args.clients, args.per_client)
+            notes = annotation_create(base, clip_id, args.clients, args.per_client)
         finally:
             child.terminate()
             child.wait(timeout=10)

@@ -10,6 +10,11 @@
     │   │                  may succeed, ``stderr_tail`` holds ffmpeg's last words
     │   └── ToolTimeout    ffmpeg ran past its time budget (transient)
     ├── ThumbnailError     the rendition could not be read to make thumbnails
+    ├── TransientFailure   (pipeline) a job failed for a reason a retry may fix
+    ├── ClaimLost          (claims) another worker holds the clip, or its destruction began
+    ├── MomentFailed       (moments) a moment or still could not be rendered
+    ├── MomentInvalid      (moments) a moment row cannot be rendered as asked
+    ├── WorkspaceError     (workspace) the private job workspace could not be made safe
     └── UploadError        a resumable (tus) upload request was refused; nothing changed
         ├── TusVersionUnsupported   Tus-Resumable missing or not 1.0.0        (HTTP 412)
         ├── UploadRequestInvalid    a tus header or Upload-Metadata is bad    (HTTP 400)
