@@ -15,7 +15,9 @@ server on 127.0.0.1, HTTP/1.1 keep-alive) that serves both
 and measures with keep-alive HTTP clients (``requests.Session``):
 
 * p50/p95 of ``--ranges`` random 1 MiB Range requests, encrypted vs plaintext
-  (alternating, every body checked against the plaintext);
+  (alternating, every body checked against the plaintext), and the same with 100-byte
+  ranges, which shows each side's fixed cost per request (the verp side signs the
+  session cookie, loads the user, checks role, site, consent and the playback session);
 * full-stream throughput (no Range), both ways, median of 3;
 * annotation create latency with ``--clients`` concurrent signed-in clients (threads,
   each with its own session and CSRF token).
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import re
@@ -133,6 +136,8 @@ def serve(home: Path, plain: Path) -> None:
     from webapp.app import create_app
     from webapp.composition import build_services
 
+    # One log line per request would be timed too (equally for both sides): keep quiet.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     settings = load_settings(environ={}, overrides=overrides(home))
     app = create_app(services=build_services(settings))
     baseline = Flask("bench_plain")
@@ -187,11 +192,17 @@ def summary_ms(values: list[float]) -> dict[str, float]:
 
 
 def ranges(
-    http: requests.Session, urls: dict[str, str], plain: Path, size: int, count: int
+    http: requests.Session,
+    urls: dict[str, str],
+    plain: Path,
+    size: int,
+    count: int,
+    length: int = RANGE_BYTES,
 ) -> dict[str, dict[str, float]]:
-    """Random 1 MiB ranges, alternating between the two URLs; bodies verified."""
-    rng = random.Random(7)
-    starts = [rng.randrange(0, size - RANGE_BYTES) for _ in range(count)]
+    """Random ranges of ``length`` bytes, alternating between the two URLs; bodies
+    verified."""
+    rng = random.Random(7 + length)
+    starts = [rng.randrange(0, size - length) for _ in range(count)]
     timings: dict[str, list[float]] = {name: [] for name in urls}
     with plain.open("rb") as source:
         for url in urls.values():  # warm up connections, caches and the session
@@ -199,10 +210,10 @@ def ranges(
                 http.get(url, headers={"Range": f"bytes={start}-{start + 99}"}).raise_for_status()
         for i, start in enumerate(starts):
             source.seek(start)
-            expected = source.read(RANGE_BYTES)
+            expected = source.read(length)
             order = list(urls.items()) if i % 2 == 0 else list(urls.items())[::-1]
             for name, url in order:
-                header = {"Range": f"bytes={start}-{start + RANGE_BYTES - 1}"}
+                header = {"Range": f"bytes={start}-{start + length - 1}"}
                 began = time.perf_counter()
                 response = http.get(url, headers=header)
                 body = response.content
@@ -284,17 +295,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "plaintext": f"{base}/plain/file",
             }
             range_stats = ranges(http, urls, plain, size, args.ranges)
+            # Tiny ranges: what each side costs per request before any bytes move.
+            overhead = ranges(http, urls, plain, size, args.ranges, length=100)
             streams = {name: stream(http, url, size) for name, url in urls.items()}
             notes = annotation_create(base, clip_id, args.clients, args.per_client)
         finally:
             child.terminate()
             child.wait(timeout=10)
-    return report(args, range_stats, streams, notes)
+    return report(args, range_stats, overhead, streams, notes)
 
 
 def report(
     args: argparse.Namespace,
     range_stats: dict[str, dict[str, float]],
+    overhead: dict[str, dict[str, float]],
     streams: dict[str, dict[str, float]],
     notes: dict[str, Any],
 ) -> dict[str, Any]:
@@ -310,6 +324,7 @@ def report(
             "p95_ratio_encrypted_vs_plaintext": round(p95_ratio, 3),
             "target_p95_ratio_max": TARGET_RANGE_P95_RATIO,
         },
+        "range_100_bytes_per_request_overhead": overhead,
         "full_stream": {
             **streams,
             "ratio_encrypted_vs_plaintext": round(stream_ratio, 3),

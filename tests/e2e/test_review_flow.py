@@ -172,7 +172,9 @@ def test_review_flow_in_the_browser(
 
     page.reload()
     page.locator(".thread", has_text="Smiling").wait_for()
-    wait_until(page, "() => document.querySelectorAll('#markers .marker').length >= 2")
+    # The coded cue is a tick on the timeline (the still has its own dashed marker).
+    marker = "#markers .marker--point:not(.marker--moment)[title*='Smiling']"
+    wait_until(page, f'() => document.querySelectorAll("{marker}").length === 1')
 
     page.goto(f"{base}/clips/{clips.home}/shared-review")
     page.locator("#moment-still").wait_for(state="visible")

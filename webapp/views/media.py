@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from ingest.pipeline import SPRITE_URL
 from review.errors import Conflict
 from review.moments import get_moment
-from storage.db.footage import Blob, Clip
+from storage.db.footage import Blob, Clip, DataKey
 from storage.errors import NotFound
 from storage.vault import Vault
 from webapp.authz import FOOTAGE_ROLES, load_clip, requires, user_or_401
@@ -38,15 +38,21 @@ PLAYBACK, SPRITE, THUMBNAILS = "playback", "sprite", "thumbnails"
 
 
 def latest_blob(db: Session, clip: Clip, rendition: str) -> Blob:
-    """The newest blob of a rendition of ``clip``; raises NotFound if it has none."""
-    blob = db.scalar(
-        select(Blob)
+    """The newest blob of a rendition of ``clip``; raises NotFound if it has none.
+
+    The clip's DataKey row comes along in the same query, so the vault finds it in the
+    session instead of asking the database again (one round trip less per request).
+    """
+    row = db.execute(
+        select(Blob, DataKey)
+        .outerjoin(DataKey, DataKey.clip_id == Blob.clip_id)
         .where(Blob.clip_id == clip.id, Blob.site_id == clip.site_id, Blob.rendition == rendition)
         .order_by(Blob.created_at.desc(), Blob.id)
         .limit(1)
-    )
-    if blob is None:
+    ).first()
+    if row is None:
         raise NotFound(f"clip {clip.id} has no {rendition}")
+    blob: Blob = row[0]
     return blob
 
 

@@ -398,7 +398,9 @@ def test_out_of_range_segment_size_in_header_is_rejected(segment_size: int) -> N
         Header.decode(bytes(blob[:HEADER_SIZE]))
 
 
-@pytest.mark.parametrize("blob", [b"", b"VERP", SMALL_BLOB[:HEADER_SIZE]])
+@pytest.mark.parametrize(
+    "blob", [b"", b"VERP", SMALL_BLOB[:HEADER_SIZE]], ids=["empty", "magic-only", "header-only"]
+)
 def test_too_short_input_is_rejected(blob: bytes) -> None:
     assert_rejected(blob)
 
