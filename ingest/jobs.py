@@ -14,12 +14,14 @@ on one Redis. The queue only carries ids; it is never trusted for correctness:
   process one clip at once, and every job is idempotent;
 * a job that dies with its worker (SIGKILL, OOM, lost machine) is gone from the queue,
   so a periodic ``recover_stalled`` job (every minute, and once at worker start)
-  re-enqueues every clip that is waiting or whose claim's lease has run out;
+  re-enqueues every clip that is waiting or whose claim's lease has run out, and every
+  moment left pending well past the longest render (ingest.moments.stalled);
 * temporary failures are retried ``queue.retries`` times, ``queue.retry_delay_seconds``
   apart; then the clip (or moment) is marked failed with a reason.
 
 Periodic jobs: ``expire_uploads`` (ingest.upload_expiry, every 15 minutes),
-``retention_sweep`` (storage.destruction, hourly) and ``recover_stalled``. Nothing is
+``retention_sweep`` (storage.destruction, hourly), ``purge_sessions`` (ended sign-in
+sessions, storage.login_sessions, every 15 minutes) and ``recover_stalled``. Nothing is
 built at import time: ``Services.queue`` builds a :class:`JobQueue` on first use.
 """
 
@@ -79,6 +81,7 @@ class JobQueue:
         periodic = self.huey.periodic_task
         periodic(crontab(minute="*/15"), name="expire_uploads")(self._expire_uploads)
         periodic(crontab(minute="7"), name="retention_sweep")(self._retention_sweep)
+        periodic(crontab(minute="*/15"), name="purge_sessions")(self._purge_sessions)
         periodic(crontab(), name="recover_stalled")(self.recover)
 
     # -- producing ---------------------------------------------------------------------
@@ -91,22 +94,36 @@ class JobQueue:
         self._moment(moment_id)
 
     def recover(self) -> list[str]:
-        """Re-enqueue clips that are waiting but not in the queue (see ingest.claims.stalled).
+        """Re-enqueue clips that are waiting but not in the queue (see ingest.claims.stalled),
+        then moments whose render was lost (:meth:`recover_moments`).
 
-        Returns their ids.
+        Returns the clips' ids.
         """
-        waiting = self._queued_clip_ids()
+        waiting = self._queued_ids(PROCESS)
         lost = [clip_id for clip_id in claims.stalled(self.services) if clip_id not in waiting]
         for clip_id in lost:
             self.enqueue_process(clip_id)
         if lost:
             log.info("re-enqueued %d clip(s) whose job was lost", len(lost))
+        self.recover_moments()
         return lost
 
-    def _queued_clip_ids(self) -> set[str]:
+    def recover_moments(self) -> list[str]:
+        """Re-enqueue moments still pending long after their last render began (see
+        ingest.moments.stalled) that are not in the queue. Returns their ids."""
+        waiting = self._queued_ids(MOMENT)
+        lost = [m for m in moments.stalled(self.services) if m not in waiting]
+        for moment_id in lost:
+            self.enqueue_render_moment(moment_id)
+        if lost:
+            log.info("re-enqueued %d moment(s) whose render was lost", len(lost))
+        return lost
+
+    def _queued_ids(self, name: str) -> set[str]:
+        """The first argument (a clip or moment id) of each waiting ``name`` task."""
         found: set[str] = set()
         for task in [*self.huey.pending(), *self.huey.scheduled()]:
-            if type(task).__name__ == PROCESS and task.args:
+            if type(task).__name__ == name and task.args:
                 found.add(str(task.args[0]))
         return found
 
@@ -166,6 +183,11 @@ class JobQueue:
 
         expire_uploads(self.services)
 
+    def _purge_sessions(self) -> None:
+        from storage.login_sessions import purge_expired_sessions
+
+        purge_expired_sessions(self.services)
+
     def _retention_sweep(self) -> None:
         from storage.destruction import Destroyer
 
@@ -198,12 +220,14 @@ def retry_clip(services: QueueServices, clip_id: str, actor: Actor) -> None:
     Raises:
         NotFound: no such clip (or of another site than a site-bound actor's).
         ValidationError: the clip is not failed, or its source is gone (a refused
-            upload is destroyed and cannot be retried).
+            upload is destroyed, or being destroyed, and cannot be retried).
     """
     with services.db.session() as session:
         clip = session.get(Clip, clip_id)
         if clip is None or (actor.site_id is not None and clip.site_id != actor.site_id):
             raise NotFound(f"no clip {clip_id}")
+        if clip.destroy_requested_at is not None or clip.status == "destroyed":
+            raise ValidationError("the upload of this clip is gone; it must be uploaded again")
         if clip.status != "failed":
             raise ValidationError(f"only a failed clip can be retried (it is {clip.status})")
         blobs = services.vault.blobs_of(session, clip_id)

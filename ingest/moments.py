@@ -15,7 +15,9 @@ The playback rendition is decrypted into a 0700 job workspace first; nothing els
 touches a disk in plaintext. On success ``moments.blob_id`` points at the new blob and
 ``status`` is ``ready``; a moment that cannot be rendered is ``failed``. Rendering a
 ready moment again is a no-op; a moment reset to ``pending`` gets a fresh blob and its
-old one is deleted.
+old one is deleted. A moment re-timed during its render stays ``pending`` (the stale cut
+is dropped). A render stamps ``updated_at`` as it starts; :func:`stalled` lists moments
+still pending long after that (lost jobs) for the queue's periodic recovery.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
 
 from PIL import Image
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ingest import claims, ffmpeg_tool, outcomes, workspace
@@ -42,6 +45,8 @@ log = logging.getLogger(__name__)
 #: Moment kind → (blob rendition prefix, content type).
 KINDS = {"moment": ("moment", "video/mp4"), "still": ("still", "image/jpeg")}
 STILL_QUALITY = 90
+#: Time a render may take beyond ffmpeg's own limit (decrypting, encrypting, storing).
+RENDER_MARGIN = timedelta(minutes=3)
 
 
 class MomentInvalid(IngestError):
@@ -62,6 +67,8 @@ class _Job:
     end_ms: int | None
     playback: Blob
     frame_rate: Fraction
+    #: ``end_ms`` as the row had it (``end_ms`` is clipped to the clip's duration).
+    recorded_end_ms: int | None
 
     def seek_seconds(self) -> float:
         """Where to start decoding: half a frame before ``start_ms``, so the first frame
@@ -80,11 +87,41 @@ def rendition_name(kind: str, moment_id: str) -> str:
     return f"{KINDS[kind][0]}-{moment_id}"
 
 
+def stalled_after(services: IngestServices) -> timedelta:
+    """When a pending moment counts as lost: longer than the longest render may take, so
+    recovery never starts a second render beside a running one."""
+    longest_ms = services.settings.max_moment_seconds * 1000
+    return timedelta(seconds=_cut_timeout_s(longest_ms)) + RENDER_MARGIN
+
+
+def stalled(services: IngestServices, limit: int = 500) -> list[str]:
+    """Pending moments whose render job is lost, oldest first: untouched (created,
+    re-timed, or a render started) for :func:`stalled_after`, of a ready clip that is
+    not being destroyed."""
+    cutoff = services.clock.now() - stalled_after(services)
+    with services.db.session() as session:
+        rows = session.scalars(
+            select(Moment.id)
+            .join(Clip, Clip.id == Moment.clip_id)
+            .where(
+                Moment.status == "pending",
+                func.coalesce(Moment.updated_at, Moment.created_at) < cutoff,
+                Clip.site_id == Moment.site_id,
+                Clip.status == "ready",
+                Clip.destroy_requested_at.is_(None),
+            )
+            .order_by(Moment.created_at, Moment.id)
+            .limit(limit)
+        )
+        return list(rows)
+
+
 def render_moment(services: IngestServices, moment_id: str) -> None:
     """Render moment ``moment_id`` into an encrypted blob and mark it ready.
 
     A missing or already ready moment is left alone; an invalid one, or one whose clip
-    is not ready or cannot be decrypted, is marked failed.
+    is not ready or cannot be decrypted, is marked failed. If the moment's times (or
+    kind) changed while it was rendered, the cut is discarded and it stays pending.
 
     Raises:
         MomentFailed: a temporary problem (storage, ffmpeg killed...); retry later.
@@ -162,7 +199,10 @@ def _load(services: IngestServices, session: Session, moment_id: str) -> _Job | 
         if duration is not None:
             end = min(end, duration)
     rate = _fraction(clip.frame_rate)
-    return _Job(moment.id, moment.kind, clip.site_id, clip.id, start, end, playback, rate)
+    moment.updated_at = services.clock.now()  # a render starts: see stalled()
+    return _Job(
+        moment.id, moment.kind, clip.site_id, clip.id, start, end, playback, rate, moment.end_ms
+    )
 
 
 def _fraction(text: str | None) -> Fraction:
@@ -244,9 +284,14 @@ def _cut(services: IngestServices, source: Path, target: Path, job: _Job) -> Non
         "-y",
         f"file:{target.resolve()}",
     )
-    result = ffmpeg_tool.run(argv, timeout_s=300 + 8 * length_ms / 1000)
+    result = ffmpeg_tool.run(argv, timeout_s=_cut_timeout_s(length_ms))
     if result.returncode != 0:
         raise ffmpeg_tool.failure("moment cut", result)
+
+
+def _cut_timeout_s(length_ms: int) -> float:
+    """How long ffmpeg may take to cut ``length_ms`` of video."""
+    return 300 + 8 * length_ms / 1000
 
 
 def _still(source: Path, png: Path, target: Path, seek_s: float) -> None:
@@ -298,7 +343,11 @@ def _delete_orphans(services: IngestServices, job: _Job) -> None:
 
 def _register(services: IngestServices, job: _Job, target: Path) -> None:
     """Store the new blob, point the moment at it and drop its previous blobs, in one
-    transaction; the old objects are deleted once that has committed."""
+    transaction; the old objects are deleted once that has committed.
+
+    Only a moment still pending with the kind and times that were cut takes the blob;
+    otherwise (rendered meanwhile, or re-timed: its new times are queued) ours is dropped.
+    """
     content_type = KINDS[job.kind][1]
     with services.db.session() as session:
         old = [
@@ -310,14 +359,27 @@ def _register(services: IngestServices, job: _Job, target: Path) -> None:
             blob = services.vault.put_file(
                 session, job.site_id, job.clip_id, job.rendition, source, content_type
             )
+        recorded_end = (
+            Moment.end_ms.is_(None)
+            if job.recorded_end_ms is None
+            else Moment.end_ms == job.recorded_end_ms
+        )
         result = session.execute(
             update(Moment)
-            .where(Moment.id == job.moment_id, Moment.status != "ready")
+            .where(
+                Moment.id == job.moment_id,
+                Moment.status != "ready",
+                Moment.kind == job.kind,
+                Moment.start_ms == job.start_ms,
+                recorded_end,
+            )
             .values(blob_id=blob.id, status="ready")
             .execution_options(synchronize_session=False)
         )
         if claims.rowcount(result) != 1:
-            # Rendered meanwhile by another worker: keep theirs, drop ours.
+            # Rendered meanwhile by another worker (keep theirs), or re-timed, deleted or
+            # reset while we cut: our cut is of times nobody wants now.
+            log.info("moment %s: changed while rendering; cut discarded", job.moment_id)
             ours = blob.store_key
             session.rollback()
             services.blobs.delete(ours)

@@ -2,7 +2,8 @@
 
 * :func:`register_ready` — every rendition encrypted, media facts, ``ready``: one
   transaction, conditional on the claim (a clip is never half registered);
-* :func:`refuse` — not plain video: key shredded first, then every blob deleted;
+* :func:`refuse` — not plain video: destroyed through the governance path (key
+  shredded, every blob deleted, tombstone ``upload-refused``), the reason kept;
 * :func:`fail` — a permanent fault that is not the upload's: ``failed``, source kept;
 * :func:`defer` — a temporary fault: back to ``queued`` for the queue to retry.
 
@@ -29,6 +30,8 @@ from ingest.services import IngestServices
 from ingest.thumbnails import Thumbnails
 from storage.audit import Actor
 from storage.db.footage import DataKey
+from storage.destruction import UPLOAD_REFUSED, Destroyer, request_destruction
+from storage.locking import lock_clip
 
 log = logging.getLogger(__name__)
 
@@ -175,17 +178,30 @@ def media_facts(outputs: Outputs, sizes: Mapping[str, int]) -> dict[str, Any]:
 
 
 def refuse(services: IngestServices, claim: Claim, exc: MediaRejected) -> None:
-    """Refuse an upload that is not plain video: record the facilitator-facing reason,
-    shred the clip's key (the ciphertext is unreadable from that commit on), then delete
-    every blob of the clip."""
+    """Refuse an upload that is not plain video and destroy it like any other footage.
+
+    One transaction records the facilitator-facing reason (``failed``; the reason stays
+    on the clip row after destruction), audits ``clip.failed`` and marks the clip for
+    destruction (``upload-refused``); then storage.destruction shreds the key, deletes
+    every blob and writes the tombstone a DPO sees. If that stops part-way (the store
+    failed), the clip stays marked and the retention sweep finishes it.
+
+    Raises:
+        ClaimLost: the claim is no longer ours (nothing is written).
+    """
     now = services.clock.now()
+    worker = actor(claim.site_id)
     with services.db.session() as session:
-        services.vault.shred_key(session, claim.clip_id)
         claims.release(session, claim, now, status="failed", progress=0, failure_reason=exc.reason)
+        clip = lock_clip(session, claim.clip_id)
+        assert clip is not None  # release() just updated it
         audit_failed(
             services, session, claim.site_id, claim.clip_id, exc.category.value, destroyed=True
         )
-    delete_blobs(services, claim.clip_id, staging_only=False)
+        request_destruction(session, services.audit, worker, clip, UPLOAD_REFUSED)
+    outcome = Destroyer(services.db, services.vault, services.audit).destroy(claim.clip_id, worker)
+    if not outcome.destroyed:
+        log.warning("clip %s: refused upload not yet destroyed (%s)", claim.clip_id, outcome.error)
 
 
 def fail(services: IngestServices, claim: Claim, category: str, reason: str) -> None:

@@ -22,8 +22,9 @@ Outcomes (ingest.outcomes):
 
 * success → ``ready``; renditions, media facts and status commit together, then the
   staging blobs are deleted;
-* a refused upload (MediaRejected) → ``failed`` with the facilitator-facing reason;
-  the clip's key is shredded and every blob deleted;
+* a refused upload (MediaRejected) → destroyed through the governance path (key
+  shredded, every blob deleted, tombstone ``upload-refused``), keeping the
+  facilitator-facing reason on the clip;
 * a permanent fault that is not the upload's (the converter failed, ciphertext did not
   authenticate) → ``failed`` with a reason; the encrypted source stays, so an operator
   can retry (``ingest.jobs.retry_clip``) after a fix;

@@ -55,12 +55,16 @@ def export_annotations(
     fmt: str,
     *,
     purpose: str | None = None,
+    audited: bool = True,
 ) -> Export:
     """Render the clip's annotations visible to ``actor`` in ``fmt`` (one of FORMATS).
 
     ``purpose`` names the consent purpose of the export (e.g. ``training-events``);
-    by default the role's ordinary purpose. Raises ValidationError (unknown format,
-    clip not processed), NotFound, PermissionDenied, ConsentError (storage).
+    by default the role's ordinary purpose. Appends ``annotations.export`` unless
+    ``audited`` is False: then the caller audits the access its own way (the web player's
+    annotation track is audited once per playback session). Raises ValidationError
+    (unknown format, clip not processed), NotFound, PermissionDenied, ConsentError
+    (storage).
     """
     if fmt not in FORMATS:
         raise ValidationError(f"format must be one of {', '.join(FORMATS)}")
@@ -91,15 +95,16 @@ def export_annotations(
         )
     else:
         data = _json(session, actor, clip, rows, schemes, names, annotations).encode("utf-8")
-    audit.append(
-        session,
-        actor,
-        "annotations.export",
-        target_type="clip",
-        target_id=clip.id,
-        site_id=clip.site_id,
-        details={"format": fmt, "count": len(rows), "purpose": purpose},
-    )
+    if audited:
+        audit.append(
+            session,
+            actor,
+            "annotations.export",
+            target_type="clip",
+            target_id=clip.id,
+            site_id=clip.site_id,
+            details={"format": fmt, "count": len(rows), "purpose": purpose},
+        )
     return Export(f"{stem}.{fmt}", CONTENT_TYPES[fmt], data, len(rows))
 
 

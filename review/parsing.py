@@ -27,8 +27,19 @@ CODE_FIELDS = {"id", "label", "description", "key", "colour", "group", "parent",
 MAX_LABEL = 80
 MAX_DESCRIPTION = 2000
 MAX_CODES = 500
-#: Keys the player keeps for itself (space, arrows, frame step, add annotation).
-RESERVED_KEYS = frozenset({" ", ",", ".", "a", "A"})
+#: Every key the player binds (webapp/static/js/player*.js): play/pause, seek, frame step,
+#: add annotation, mark in/out, and the named keys (which a one-character code key can never
+#: be, but which complete the list). A test reads the player's scripts so the two cannot drift.
+RESERVED_KEYS = frozenset(
+    {" ", ",", ".", "a", "A", "i", "I", "o", "O", "ArrowLeft", "ArrowRight", "Home", "End"}
+)
+#: The reserved keys a scheme could otherwise use, as the error message names them.
+_RESERVED_TEXT = " ".join(
+    "space" if k == " " else k
+    for k in sorted(
+        (k for k in RESERVED_KEYS if len(k) == 1), key=lambda k: (k.lower(), k.isupper())
+    )
+)
 
 
 _Fail = Callable[[str, int | None], None]
@@ -198,7 +209,7 @@ def _check_codes(codes: list[Any], fail: _Fail, lines: _Lines) -> None:
                 )
             elif key in RESERVED_KEYS:
                 fail(
-                    f"{where}: key {key!r} is reserved by the player (space , . a A)",
+                    f"{where}: key {key!r} is reserved by the player ({_RESERVED_TEXT})",
                     lines.code(index, "key"),
                 )
             elif not code.get("retired", False):

@@ -14,7 +14,9 @@ a state the next run completes (every step checks whether it already happened):
    under the clip's prefix. A store error stops here; the clip stays marked for retry.
 4. **tombstone** — only once no blob row and no stored object remain: the tombstone,
    ``clip.destroy`` audit entry (its seq/hash recorded on the tombstone), status destroyed,
-   free-text fields of the clip row cleared.
+   free-text fields of the clip row cleared — except, for a refused upload, the
+   facilitator-facing ``failure_reason`` (fixed wording chosen by the pipeline, never
+   anything of the upload), so the uploader still learns why.
 """
 
 from __future__ import annotations
@@ -42,8 +44,16 @@ from storage.vault import Vault
 #: Called after each completed step with (step, clip id); tests use it to crash on purpose.
 StepHook = Callable[[str, str], None]
 STEPS = ("marked", "shredded", "blob-deleted", "blobs-deleted", "tombstoned")
-# upload-*: footage that never fully arrived (ingest.reception.discard_clip).
-REASONS = ("retention-expired", "consent-withdrawn", "upload-abandoned", "upload-terminated")
+# upload-abandoned/-terminated: footage that never fully arrived (ingest.reception.discard_clip);
+# upload-refused: footage the pipeline refused as not plain video (ingest.outcomes.refuse).
+UPLOAD_REFUSED = "upload-refused"
+REASONS = (
+    "retention-expired",
+    "consent-withdrawn",
+    "upload-abandoned",
+    "upload-terminated",
+    UPLOAD_REFUSED,
+)
 SWEEPER = Actor.system("retention-sweep")
 
 
@@ -195,10 +205,7 @@ class Destroyer:
         """SQLite keeps the page that held the wrapped key in its write-ahead log until a
         checkpoint; checkpoint and truncate it now, so the key's bytes leave every file.
         Best effort: a busy reader only delays it to the next checkpoint."""
-        engine = self.db.engine
-        if engine.dialect.name == "sqlite":
-            with engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.checkpoint()
 
     def _shred(self, clip_id: str, actor: Actor) -> bool:
         """Step 2. Returns False if the clip is already fully destroyed."""
@@ -285,7 +292,9 @@ class Destroyer:
             assert tombstone is not None
             tombstone.audit_seq, tombstone.audit_hash = entry.seq, entry.hash
             clip.status = "destroyed"
-            clip.title, clip.stage, clip.media, clip.failure_reason = "", "", {}, None
+            clip.title, clip.stage, clip.media = "", "", {}
+            if clip.destroy_reason != UPLOAD_REFUSED:
+                clip.failure_reason = None
         self._step("tombstoned", clip_id)
 
     def _delete_late_rows(self, session: Session, clip: Clip, actor: Actor) -> None:

@@ -49,6 +49,7 @@ def schemas() -> dict[str, Schema]:
             title=STR,
             status=STR,
             status_label=STR,
+            refused=BOOL,
             in_progress=BOOL,
             stage=STR,
             progress=INT,

@@ -133,6 +133,9 @@ def register_template_helpers(app: Flask) -> None:
     for name, mapping in maps.items():
         app.add_template_filter(functools.partial(labels.label, mapping), name)
     app.add_template_filter(labels.days_until, "days_left")
+    app.add_template_filter(labels.clip_status_label, "clip_status_label")
+    app.add_template_filter(labels.clip_failure_reason, "clip_failure_reason")
+    app.add_template_test(labels.is_refused, "refused")
     app.add_template_filter(labels.when, "when")
     app.add_template_filter(labels.day, "day")
     app.add_template_filter(labels.duration, "duration")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from storage.db.footage import Clip
+from storage.destruction import UPLOAD_REFUSED
+
 ROLE_LABELS = {
     "facilitator": "Facilitator",
     "supervisor": "Supervisor",
@@ -88,7 +91,25 @@ REASON_LABELS = {
     "consent-withdrawn": "Consent withdrawn",
     "upload-abandoned": "Upload never finished",
     "upload-terminated": "Upload cancelled",
+    UPLOAD_REFUSED: "Upload refused (not a usable video)",
 }
+#: The state of a clip destroyed because the pipeline refused its upload.
+REFUSED = "Refused"
+
+
+def is_refused(clip: Clip) -> bool:
+    """Whether the pipeline refused the clip's upload (it is destroyed, or being so)."""
+    return clip.destroy_reason == UPLOAD_REFUSED
+
+
+def clip_status_label(clip: Clip) -> str:
+    """A clip's state in words; a refused upload reads "Refused", not "Destroyed"."""
+    return REFUSED if is_refused(clip) else label(STATUS_LABELS, clip.status)
+
+
+def clip_failure_reason(clip: Clip) -> str | None:
+    """Why processing failed or the upload was refused (for the uploader); else None."""
+    return clip.failure_reason if clip.status == "failed" or is_refused(clip) else None
 
 
 def duration(ms: int | None) -> str:

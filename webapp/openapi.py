@@ -98,9 +98,11 @@ def _media(summary: str, types: tuple[str, ...]) -> dict[str, Any]:
     return operation
 
 
-def _file(summary: str, media_type: str) -> dict[str, Any]:
+def _file(
+    summary: str, media_type: str, query: tuple[tuple[str, Schema, str], ...] = ()
+) -> dict[str, Any]:
     ok = {"description": "The file.", "content": {media_type: {"schema": STR}}}
-    return op(summary, {"200": ok}, extra=("410",))
+    return op(summary, {"200": ok}, query=query, extra=("410",))
 
 
 def _paths() -> dict[str, dict[str, Any]]:
@@ -204,8 +206,12 @@ def _paths() -> dict[str, dict[str, Any]]:
         ("eaf", "application/xml"),
         ("json", JSON),
     ):
+        # Without download=1 the WebVTT is the player's track (audited once per session).
+        download = (("download", STR, "1: an attachment, audited as an export"),)
         paths[f"/clips/{{clip_id}}/annotations.{fmt}"] = {
-            "get": _file(f"Annotations export ({fmt})", media_type)
+            "get": _file(
+                f"Annotations export ({fmt})", media_type, download if fmt == "vtt" else ()
+            )
         }
     return paths
 

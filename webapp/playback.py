@@ -4,7 +4,9 @@ A video element fetches a clip in dozens of Range requests (and again on every s
 auditing each would drown the log a DPO reads. A *playback session* is one signed-in
 browser session watching one thing of one clip (``playback``, ``thumbnails`` or
 ``moment:<id>``) with no gap longer than :data:`IDLE`. Its first request appends the
-audit entry; later requests only keep it alive.
+audit entry; later requests only keep it alive. Requests that repeat by design are
+audited the same way: the player's annotation track (``annotations``, appending
+``annotations.view``) and the upload page polling a clip's JSON (``clip.read``).
 
 The session key is a random id in the signed session cookie (a new login clears the
 cookie, so it starts new sessions). Rows live in ``playback_sessions`` so every web

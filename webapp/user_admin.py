@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from storage import login_sessions
 from storage.accounts import MIN_PASSWORD, check_password, hash_password
 from storage.audit import Actor, AuditLog
 from storage.db.tenancy import ROLES, User
@@ -47,6 +48,11 @@ def _guard_last_admin(db: Session, user: User, actor: Actor) -> None:
         raise ValidationError("A site needs at least one active admin.")
 
 
+def _end_sessions(db: Session, audit: AuditLog, user: User) -> None:
+    """Revoke every session of ``user`` (storage.login_sessions), in this unit of work."""
+    login_sessions.revoke_all(db, user.id, audit.clock.now())
+
+
 def _audit(
     db: Session, audit: AuditLog, actor: Actor, action: str, user: User, **details: object
 ) -> None:
@@ -73,7 +79,7 @@ def change_role(
     _guard_last_admin(db, user, actor)
     old = user.role
     user.role = role
-    user.session_epoch += 1
+    _end_sessions(db, audit, user)
     _audit(db, audit, actor, "user.role", user, old=old, new=role)
     return user
 
@@ -87,7 +93,7 @@ def set_active(
         return user
     if not active:
         _guard_last_admin(db, user, actor)
-        user.session_epoch += 1
+        _end_sessions(db, audit, user)
     user.active = active
     _audit(db, audit, actor, "user.activate" if active else "user.deactivate", user)
     return user
@@ -97,7 +103,7 @@ def reset_totp(db: Session, audit: AuditLog, actor: Actor, site_id: str, user_id
     """Remove a user's second factor (lost phone); they enrol again at next login."""
     user = _user(db, site_id, user_id)
     user.totp_secret = None
-    user.session_epoch += 1
+    _end_sessions(db, audit, user)
     _audit(db, audit, actor, "user.totp_reset", user)
     return user
 
@@ -105,9 +111,9 @@ def reset_totp(db: Session, audit: AuditLog, actor: Actor, site_id: str, user_id
 def log_out_everywhere(
     db: Session, audit: AuditLog, actor: Actor, site_id: str, user_id: str
 ) -> User:
-    """End every session of a user, in every browser and worker."""
+    """End every session of a user, in every browser and worker (their rows are revoked)."""
     user = _user(db, site_id, user_id)
-    user.session_epoch += 1
+    _end_sessions(db, audit, user)
     _audit(db, audit, actor, "user.logout_everywhere", user)
     return user
 
@@ -142,6 +148,6 @@ def change_password(
     if len(new) < MIN_PASSWORD:
         raise ValidationError(f"Choose a password of at least {MIN_PASSWORD} characters.")
     user.password_hash = hash_password(new)
-    user.session_epoch += 1
+    _end_sessions(db, audit, user)
     _audit(db, audit, actor, "user.password", user)
     return user

@@ -1,7 +1,8 @@
-"""Web-session bookkeeping shared by every web worker: failed logins and used TOTP steps.
+"""Web-session bookkeeping shared by every web worker: signed-in sessions, failed logins,
+used TOTP steps and playback sessions.
 
-Both live in the database (not in process memory) so that throttling and one-time-code
-replay protection hold across several gunicorn workers and machines.
+All of it lives in the database (not in process memory) so that sign-out, throttling and
+one-time-code replay protection hold across several gunicorn workers and machines.
 """
 
 from __future__ import annotations
@@ -22,6 +23,27 @@ class LoginAttempt(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     key: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LoginSession(Base):
+    """One signed-in browser session (see storage/login_sessions.py), so that signing out
+    ends it on the server and not only in the browser that signed out.
+
+    ``id_hash`` is the SHA-256 of a random 256-bit id that only the session cookie holds:
+    the table alone lets nobody sign in. No address or user agent is kept. The session
+    ends at ``expires_at`` unless used again (each use pushes it on), or when
+    ``revoked_at`` is set (sign-out, "log out everywhere", an admin's change).
+    """
+
+    __tablename__ = "login_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class TotpUse(Base):

@@ -219,7 +219,7 @@ def test_a_file_that_is_not_a_video_fails_with_a_reason_and_non_zero_exit(
     done = _ingest(cli, junk, _consent(tmp_path), "--wait", "--json")
     assert done.returncode == 1, done.stderr
     result = json.loads(done.stdout)
-    assert result["status"] == "failed"
+    assert result["status"] == "destroyed"  # refused: destroyed, its reason kept
     assert result["failure_reason"]
     shown = cli.json("clips", "show", result["id"])
     assert shown["failure_reason"] == result["failure_reason"]

@@ -69,7 +69,7 @@ def password() -> tuple[str, int] | Response:
                 request.form.get("new", ""),
                 request.form.get("confirm", ""),
             )
-            sessions.begin(row)
+            sessions.begin(db, row)
     except ValidationError as exc:
         if isinstance(exc, user_admin.WrongPassword):
             with unit_of_work() as db:
@@ -128,8 +128,8 @@ def totp_confirm() -> tuple[str, int] | Response:
             )
             return page, 400
         user_admin.enable_totp(db, svc.audit, user.actor, user.site_id, user.id, secret)
+        sessions.finish_enrolment(db, user)
     session.pop(ENROL_NONCE, None)
-    sessions.finish_enrolment()
     flash("Two-step sign-in is on. You will be asked for a code each time you sign in.", "success")
     return redirect(url_for("account.index"))
 
@@ -142,6 +142,6 @@ def logout_everywhere() -> Response:
     svc = services()
     with unit_of_work() as db:
         user_admin.log_out_everywhere(db, svc.audit, user.actor, user.site_id, user.id)
-    sessions.end()
+        sessions.end(db)
     flash("You have been signed out on every device.", "info")
     return redirect(url_for("auth.login"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,11 +27,14 @@ from storage.db.review import Annotation, AnnotationLink, Reply
 from storage.errors import ValidationError
 from webapp.authz import FOOTAGE_ROLES, load_clip, requires, user_or_401
 from webapp.context import CurrentUser, services, unit_of_work
+from webapp.playback import record_viewing
 from webapp.reviewing import author_names, json_object, optional_int, registry, require_int
 
 bp = Blueprint("annotations_api", __name__, url_prefix="/api/v1")
 
 EXPORT_FORMATS = exports.FORMATS
+#: The playback-session target of the player's annotation track (webapp.playback).
+ANNOTATION_TRACK = "annotations"
 
 
 def reply_json(reply: Reply, names: dict[str, str]) -> dict[str, Any]:
@@ -293,14 +296,25 @@ def delete_link(link_id: str) -> tuple[str, int]:
 
 
 def _export(clip_id: str, fmt: str) -> Response:
-    """The clip's annotations as a file (audited as ``annotations.export``)."""
+    """The clip's annotations as a file, audited as ``annotations.export`` each time.
+
+    The player's annotation track fetches ``annotations.vtt`` (without ``?download=1``)
+    on every load to announce annotations on screen: that is part of watching, audited
+    as ``annotations.view`` once per playback session (webapp.playback).
+    """
     user = user_or_401()
+    download = fmt != "vtt" or request.args.get("download") == "1"
     with unit_of_work() as db:
         done = exports.export_annotations(
-            db, services().audit, registry(), user.actor, clip_id, fmt
+            db, services().audit, registry(), user.actor, clip_id, fmt, audited=download
         )
+        clip = db.get(Clip, clip_id)  # the export has checked that the user may see it
+    if not download:
+        assert clip is not None
+        details = {"format": fmt, "count": done.count}
+        record_viewing(user, clip, ANNOTATION_TRACK, "annotations.view", details=details)
     response = Response(done.data, content_type=done.content_type)
-    disposition = "inline" if fmt == "vtt" else "attachment"
+    disposition = "attachment" if download else "inline"
     response.headers["Content-Disposition"] = f'{disposition}; filename="{done.filename}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -79,10 +79,10 @@ def login_submit() -> tuple[str, int] | Response:
         else:
             throttle.clear(db, key)
             if user.totp_secret:
-                sessions.begin_second_factor(user.id)
+                sessions.begin_second_factor(db, user.id)
                 return redirect(url_for("auth.second_factor", next=target))
             must_enrol = sessions.needs_enrolment(user.role, totp_enabled=False)
-            sessions.begin(user, must_enrol=must_enrol)
+            sessions.begin(db, user, must_enrol=must_enrol)
             svc.audit.append(
                 db,
                 user_actor(user),
@@ -131,7 +131,7 @@ def second_factor_submit() -> tuple[str, int] | Response:
     with unit_of_work() as db:
         user = db.get(User, uid)
         if user is None or not user.active or not user.totp_secret:
-            sessions.end()
+            sessions.end(db)
             return redirect(url_for("auth.login"))
         actor = user_actor(user)
         wait = throttle.retry_after(
@@ -140,7 +140,7 @@ def second_factor_submit() -> tuple[str, int] | Response:
         ok = not wait and totp.verify(db, user.id, user.totp_secret, code, now)
         if ok:
             throttle.clear(db, key)
-            sessions.begin(user)
+            sessions.begin(db, user)
             svc.audit.append(
                 db,
                 actor,
@@ -168,11 +168,12 @@ def second_factor_submit() -> tuple[str, int] | Response:
 @bp.post("/logout")
 @requires(*ALL_ROLES, allow_unenrolled=True)
 def logout() -> Response:
-    """Sign out of this browser."""
+    """Sign out of this browser: its session ends on the server too, so a copy of its
+    cookie is refused from now on."""
     user = user_or_401()
     svc = services()
     with unit_of_work() as db:
         svc.audit.append(db, user.actor, "auth.logout", target_type="user", target_id=user.id)
-    sessions.end()
+        sessions.end(db)
     flash("You have signed out.", "info")
     return redirect(url_for("auth.login"))

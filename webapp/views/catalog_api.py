@@ -25,8 +25,6 @@ from webapp.views.clips_api import clip_json
 bp = Blueprint("catalog_api", __name__, url_prefix="/api/v1")
 
 PAGE_SIZE = 200
-#: Keys the player keeps for itself besides the taxonomy's reserved ones (mark in/out).
-PLAYER_KEYS = ("i", "I", "o", "O")
 
 
 @bp.get("/clips")
@@ -69,7 +67,7 @@ def taxonomies() -> Response:
         {
             "schemes": [s.to_dict() for s in schemes],
             "subjects": list(SUBJECTS),
-            "reserved_keys": sorted(RESERVED_KEYS | set(PLAYER_KEYS)),
+            "reserved_keys": sorted(RESERVED_KEYS),
         }
     )
 

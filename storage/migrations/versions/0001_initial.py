@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 21:10:14.010461
+Create Date: 2026-11-21 21:43:39.961820
 
 """
 from typing import Sequence, Union
@@ -96,7 +96,6 @@ def upgrade() -> None:
     sa.Column('password_hash', sa.String(length=255), nullable=False),
     sa.Column('totp_secret', sa.String(length=64), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('session_epoch', sa.Integer(), nullable=False),
     sa.Column('created_at', storage.db.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['site_id'], ['sites.id'], name=op.f('fk_users_site_id_sites')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
@@ -126,6 +125,22 @@ def upgrade() -> None:
     with op.batch_alter_table('consents', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_consents_family_code'), ['family_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_consents_site_id'), ['site_id'], unique=False)
+
+    op.create_table('login_sessions',
+    sa.Column('id_hash', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.String(length=36), nullable=False),
+    sa.Column('site_id', sa.String(length=36), nullable=False),
+    sa.Column('created_at', storage.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', storage.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', storage.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', storage.db.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['site_id'], ['sites.id'], name=op.f('fk_login_sessions_site_id_sites')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_login_sessions_user_id_users')),
+    sa.PrimaryKeyConstraint('id_hash', name=op.f('pk_login_sessions'))
+    )
+    with op.batch_alter_table('login_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_login_sessions_expires_at'), ['expires_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_login_sessions_user_id'), ['user_id'], unique=False)
 
     op.create_table('totp_uses',
     sa.Column('user_id', sa.String(length=36), nullable=False),
@@ -463,6 +478,11 @@ def downgrade() -> None:
 
     op.drop_table('clips')
     op.drop_table('totp_uses')
+    with op.batch_alter_table('login_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_login_sessions_user_id'))
+        batch_op.drop_index(batch_op.f('ix_login_sessions_expires_at'))
+
+    op.drop_table('login_sessions')
     with op.batch_alter_table('consents', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consents_site_id'))
         batch_op.drop_index(batch_op.f('ix_consents_family_code'))

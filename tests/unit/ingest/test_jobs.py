@@ -275,4 +275,4 @@ def test_a_clip_that_is_not_failed_or_lost_its_upload_cannot_be_retried(
     pipeline.process_clip(sqlite_services, refused)
     with pytest.raises(ValidationError, match="uploaded again"):
         jobs.retry_clip(sqlite_services, refused, OPERATOR)
-    assert clip_row(sqlite_services, refused).status == "failed"
+    assert clip_row(sqlite_services, refused).status == "destroyed"

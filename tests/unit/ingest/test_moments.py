@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import io
 import subprocess
+from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 from sqlalchemy import update
 
-from ingest import jobs, pipeline
+from ingest import jobs, moments, pipeline
 from ingest.ffmpeg_tool import ffmpeg_exe
 from ingest.moments import render_moment
 from ingest.probe import probe
 from ingest.workspace import is_empty
 from storage.accounts import add_user
+from storage.clock import FixedClock
+from storage.db.footage import Clip
 from storage.db.review import Moment
 from tests import media
 from tests.unit.ingest.staging import ACTOR, blobs_of, clip_row, plaintext, stage_clip
@@ -176,3 +180,96 @@ def test_moments_are_rendered_by_the_queue(sqlite_services: Services, ready_clip
     assert moment_row(sqlite_services, moment_id).status == "pending"
     assert sqlite_services.queue.run_once() == 1
     assert moment_row(sqlite_services, moment_id).status == "ready"
+
+
+def queued_moments(services: Services) -> list[str]:
+    """Moment ids of the render jobs waiting in the queue."""
+    tasks = services.queue.huey.pending()
+    return [str(t.args[0]) for t in tasks if type(t).__name__ == jobs.MOMENT]
+
+
+def test_recovery_requeues_moments_whose_render_was_lost(
+    services: Services, source: Path, clock: FixedClock
+) -> None:
+    ready, busy, going = (stage_clip(services, source) for _ in range(3))
+    with services.db.session() as session:
+        session.execute(update(Clip).where(Clip.id.in_([ready, going])).values(status="ready"))
+        session.execute(
+            update(Clip).where(Clip.id == going).values(destroy_requested_at=clock.now())
+        )
+    lost = add_moment(services, ready, "still", 500, None)
+    done = add_moment(services, ready, "still", 600, None)
+    failed = add_moment(services, ready, "still", 700, None)
+    add_moment(services, busy, "still", 800, None)  # its clip is not ready
+    add_moment(services, going, "still", 850, None)  # its clip is being destroyed
+    with services.db.session() as session:
+        for moment_id, status in ((done, "ready"), (failed, "failed")):
+            session.execute(update(Moment).where(Moment.id == moment_id).values(status=status))
+    assert services.queue.recover_moments() == []  # a render may still be running
+
+    clock.advance(moments.stalled_after(services) + timedelta(seconds=1))
+    add_moment(services, ready, "still", 900, None)  # just created (or re-timed)
+    services.queue.recover()  # the periodic job
+    assert queued_moments(services) == [lost]
+    services.queue.recover()
+    assert queued_moments(services) == [lost]  # already waiting: not queued twice
+    assert moments.stalled(services) == [lost]
+
+
+def test_a_moment_retimed_while_rendering_keeps_pending_and_drops_the_stale_cut(
+    sqlite_services: Services, ready_clip: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    services = sqlite_services
+    moment_id = add_moment(services, ready_clip, "moment", 500, 1500)
+    real_cut = moments._cut
+
+    def cut_while_retimed(*args: Any) -> None:
+        real_cut(*args)
+        with services.db.session() as session:  # what review.moments.update_moment does
+            session.execute(update(Moment).where(Moment.id == moment_id).values(end_ms=1000))
+
+    monkeypatch.setattr(moments, "_cut", cut_while_retimed)
+    render_moment(services, moment_id)
+
+    row = moment_row(services, moment_id)
+    assert (row.status, row.blob_id, row.end_ms) == ("pending", None, 1000)
+    assert not [r for r in blobs_of(services, ready_clip) if r.startswith("moment-")]
+    clip = clip_row(services, ready_clip)
+    assert services.blobs.keys(f"{clip.site_id}/{ready_clip}/moment-") == []
+    assert is_empty(services.settings.workspace_dir)
+
+    monkeypatch.setattr(moments, "_cut", real_cut)
+    render_moment(services, moment_id)  # the render the re-timing queued
+    row = moment_row(services, moment_id)
+    assert row.status == "ready" and row.blob_id is not None
+    assert len(services.blobs.keys(f"{clip.site_id}/{ready_clip}/moment-")) == 1
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(plaintext(services, blobs_of(services, ready_clip)[f"moment-{moment_id}"]))
+    assert abs(probe(cut).duration_ms - 500) < 100  # the new times, not the old
+
+
+@pytest.mark.parametrize(
+    "change", [{"start_ms": 2000}, {"kind": "moment", "end_ms": 2000}], ids=["time", "kind"]
+)
+def test_a_still_changed_while_rendering_is_not_marked_ready(
+    sqlite_services: Services,
+    ready_clip: str,
+    monkeypatch: pytest.MonkeyPatch,
+    change: dict[str, Any],
+) -> None:
+    services = sqlite_services
+    moment_id = add_moment(services, ready_clip, "still", 1000, None)
+    real_still = moments._still
+
+    def still_while_moved(*args: Any) -> None:
+        real_still(*args)
+        with services.db.session() as session:
+            session.execute(update(Moment).where(Moment.id == moment_id).values(**change))
+
+    monkeypatch.setattr(moments, "_still", still_while_moved)
+    render_moment(services, moment_id)
+    row = moment_row(services, moment_id)
+    assert (row.status, row.blob_id) == ("pending", None)
+    assert not [r for r in blobs_of(services, ready_clip) if r.startswith("still-")]
+    clip = clip_row(services, ready_clip)
+    assert services.blobs.keys(f"{clip.site_id}/{ready_clip}/still-") == []

@@ -10,16 +10,18 @@ import pytest
 from PIL import Image
 from sqlalchemy import select, update
 
-from ingest import pipeline
+from ingest import jobs, pipeline
 from ingest.claims import ClaimLost
 from ingest.errors import DEFAULT_REASONS, TranscodeError
 from ingest.errors import RejectCategory as R
 from ingest.probe import probe
 from ingest.workspace import is_empty
+from storage.audit import Actor
 from storage.clock import FixedClock
 from storage.db.footage import Clip, DataKey
-from storage.db.governance import AuditEntry
-from storage.errors import BlobStoreError
+from storage.db.governance import AuditEntry, Tombstone
+from storage.destruction import Destroyer
+from storage.errors import BlobStoreError, ValidationError
 from tests import media
 from tests.conftest import make_settings
 from tests.unit.ingest.staging import blobs_of, clip_row, plaintext, stage_clip
@@ -147,8 +149,27 @@ REFUSED = (
 )
 
 
+def assert_refused_and_destroyed(services: Services, clip_id: str, reason: str) -> None:
+    """Destroyed through the governance path (tombstone, no bytes, no key), reason kept."""
+    clip = clip_row(services, clip_id)
+    assert (clip.status, clip.destroy_reason) == ("destroyed", "upload-refused")
+    assert clip.failure_reason == reason  # what the uploader is told
+    assert blobs_of(services, clip_id) == {}
+    assert services.blobs.keys(f"{clip.site_id}/{clip_id}/") == []
+    with services.db.session() as session:
+        key = session.get(DataKey, clip_id)
+        assert key is not None and key.wrapped is None and key.destroyed_at is not None
+        tombstone = session.get(Tombstone, clip_id)
+        assert tombstone is not None and tombstone.reason == "upload-refused"
+        assert tombstone.form_reference == "CF-2026-0117" and tombstone.audit_seq is not None
+    assert is_empty(services.settings.workspace_dir)
+    actions = audit_actions(services, clip_id)
+    assert actions.index("clip.failed") < actions.index("clip.destroy_request")
+    assert actions[-2:] == ["clip.shred", "clip.destroy"]
+
+
 @pytest.mark.parametrize("name", REFUSED)
-def test_a_refused_upload_fails_with_a_reason_and_is_destroyed(
+def test_a_refused_upload_is_destroyed_with_a_tombstone_and_keeps_its_reason(
     sqlite_services: Services, bad_inputs: dict[str, media.BadInput], name: str
 ) -> None:
     services = sqlite_services
@@ -157,16 +178,37 @@ def test_a_refused_upload_fails_with_a_reason_and_is_destroyed(
 
     pipeline.process_clip(services, clip_id)
 
-    clip = clip_row(services, clip_id)
-    assert clip.status == "failed"
-    assert clip.failure_reason == DEFAULT_REASONS[bad.category]
-    assert blobs_of(services, clip_id) == {}
-    assert services.blobs.keys(f"{clip.site_id}/{clip_id}/") == []
+    assert_refused_and_destroyed(services, clip_id, DEFAULT_REASONS[bad.category])
     with services.db.session() as session:
-        key = session.get(DataKey, clip_id)
-        assert key is not None and key.wrapped is None and key.destroyed_at is not None
+        tombstone = session.get(Tombstone, clip_id)
+        assert tombstone is not None and tombstone.blob_count == 2
+
+
+def test_a_refusal_the_store_interrupts_is_finished_by_the_sweep(
+    sqlite_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = sqlite_services
+    clip_id = stage_clip(services, b"#EXTM3U\nfile:///etc/passwd\n")
+    real_delete = services.blobs.delete
+
+    def broken(key: str) -> None:
+        raise BlobStoreError("store unavailable")
+
+    monkeypatch.setattr(services.blobs, "delete", broken)
+    pipeline.process_clip(services, clip_id)
+    clip = clip_row(services, clip_id)
+    assert (clip.status, clip.destroy_reason) == ("failed", "upload-refused")
+    assert clip.failure_reason == DEFAULT_REASONS[R.NOT_VIDEO]
     assert is_empty(services.settings.workspace_dir)
-    assert audit_actions(services, clip_id)[-1] == "clip.failed"
+    with pytest.raises(ValidationError, match="uploaded again"):  # no retry of a refusal
+        jobs.retry_clip(services, clip_id, Actor.system("test"))
+
+    monkeypatch.setattr(services.blobs, "delete", real_delete)
+    report = Destroyer(services.db, services.vault, services.audit).sweep(
+        services.settings.retention
+    )
+    assert report.destroyed == [clip_id]
+    assert_refused_and_destroyed(services, clip_id, DEFAULT_REASONS[R.NOT_VIDEO])
 
 
 def test_a_clip_with_no_bytes_or_a_missing_part_is_refused(
@@ -181,9 +223,8 @@ def test_a_clip_with_no_bytes_or_a_missing_part_is_refused(
     for clip_id in (empty, gap):
         pipeline.process_clip(sqlite_services, clip_id)
 
-    assert clip_row(sqlite_services, empty).failure_reason == DEFAULT_REASONS[R.EMPTY]
-    assert clip_row(sqlite_services, gap).failure_reason == DEFAULT_REASONS[R.TRUNCATED]
-    assert blobs_of(sqlite_services, gap) == {}
+    assert_refused_and_destroyed(sqlite_services, empty, DEFAULT_REASONS[R.EMPTY])
+    assert_refused_and_destroyed(sqlite_services, gap, DEFAULT_REASONS[R.TRUNCATED])
 
 
 def test_processing_twice_keeps_one_set_of_renditions(

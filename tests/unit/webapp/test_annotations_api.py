@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from storage.db.review import Annotation
+from tests.unit.webapp.helpers import audit_actions
 from tests.webapp_fixtures import LoginAs, World, csrf_token
 from webapp.composition import Services
 
@@ -234,6 +235,39 @@ def test_exports_are_files_of_what_the_user_may_see(
     document = client.get(f"/api/v1/clips/{clip}/annotations.json").get_json()
     assert document["format"] == "verp-annotations"
     assert len(document["annotations"]) == 2
+
+
+def test_the_players_track_is_audited_once_per_session_and_downloads_every_time(
+    client: FlaskClient,
+    world: World,
+    login_as: LoginAs,
+    services: Services,
+    advance: Callable[[timedelta], None],
+) -> None:
+    me = login_as(client, "facilitator")
+    clip = world.sites["a"].clip
+    track = f"/api/v1/clips/{clip}/annotations.vtt"
+    for _ in range(3):  # the player's <track>, on every load of the player
+        response = client.get(track)
+        assert response.status_code == 200 and response.get_data().startswith(b"WEBVTT")
+        assert response.headers["Content-Disposition"].startswith("inline")
+    [view] = audit_actions(services, "annotations.view")
+    assert (view.actor_id, view.target_id) == (me, clip)
+    assert view.details == {"clip_id": clip, "format": "vtt", "count": 2}
+    assert audit_actions(services, "annotations.export") == []
+
+    for url in (f"{track}?download=1", f"{track}?download=1", track.replace(".vtt", ".csv")):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response.headers["Content-Disposition"].startswith("attachment")
+    exports = audit_actions(services, "annotations.export")
+    assert [e.details["format"] for e in exports] == ["vtt", "vtt", "csv"]
+
+    advance(timedelta(minutes=11))  # the playback session has ended: a new one starts
+    assert client.get(track).status_code == 200
+    assert len(audit_actions(services, "annotations.view")) == 2
+    assert client.get(f"/api/v1/clips/{world.sites['b'].clip}/annotations.vtt").status_code == 404
+    assert len(audit_actions(services, "annotations.view")) == 2
 
 
 def test_signed_off_review_refuses_changes(

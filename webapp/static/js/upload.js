@@ -60,7 +60,9 @@
           return;
         }
         if (clip.status === "failed" || clip.status === "destroyed") {
-          fail(clip.failure_reason || "The video could not be processed. Please upload it again.");
+          var reason = clip.failure_reason || "The video could not be processed. Please upload it again.";
+          /* a refused upload is destroyed at once: say so, and why */
+          fail(clip.refused ? clip.status_label + ": " + reason : reason);
           return;
         }
         fields.title.textContent = clip.status === "processing" ? "Processing the video" : "Waiting to be processed";
