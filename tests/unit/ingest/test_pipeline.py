@@ -89,6 +89,7 @@ def test_a_tablet_clip_becomes_ready_with_encrypted_renditions(
     cues = [lines[i + 1] for i, line in enumerate(lines) if "-->" in line]
     assert cues and all(cue.startswith("sprite.jpg#xywh=") for cue in cues)
     last_end = next(line for line in reversed(lines) if "-->" in line).split(" --> ")[1]
+    assert clip.duration_ms is not None
     assert last_end == f"00:00:{clip.duration_ms // 1000:02d}.{clip.duration_ms % 1000:03d}"
 
     assert (clip.width, clip.height, clip.frame_rate) == (240, 320, "30")
