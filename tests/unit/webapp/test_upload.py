@@ -128,8 +128,6 @@ def _b64(value: str) -> str:
 def test_a_whole_upload_is_processed(
     world: World, services: Services, login_as: LoginAs, tmp_path: Path
 ) -> None:
-    if not services.settings.uses_sqlite:
-        pytest.skip("media processing is exercised on SQLite only")
     services.settings = dataclasses.replace(services.settings, queue_url="memory://")
     client = create_app(services=services).test_client()
     login_as(client, "facilitator")
