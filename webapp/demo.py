@@ -1,9 +1,13 @@
-"""`verp demo` seeding: a demo site, one user per role, a processed clip with annotations.
+"""`verp demo` seeding: a demo site, one user per role, processed clips with annotations.
 
-Everything goes through the real services: the clip is generated with ffmpeg, received
+Everything goes through the real services: each clip is generated with ffmpeg, received
 and encrypted by ingest (consent recorded first), processed by the real pipeline and
-annotated through the review services. A second, unprocessed clip is destroyed by a
-consent withdrawal so the DPO pages show a tombstone and its certificate.
+annotated through the review services. A home visit carries a few annotations; a group
+session in which the demo facilitator is the trainee is coded by both the trainee and
+the supervisor (partly agreeing, so the supervision comparison shows a real kappa and
+the windows where they differ) and waits, not signed off, in the supervision queue.
+A further, unprocessed clip is destroyed by a consent withdrawal so the DPO pages show
+a tombstone and its certificate.
 
 Idempotent: a second run finds the site, users and clips and changes nothing. The demo
 passwords are fixed and documented (README) — for a laptop demo on 127.0.0.1 only.
@@ -24,11 +28,13 @@ from ingest.reception import receive_file
 from review.annotations import create_annotation
 from review.links import link_annotations
 from review.taxonomy import load_registry
+from review.threads import add_reply
 from storage.accounts import add_user, create_site
 from storage.audit import Actor
 from storage.consent import ConsentInput
 from storage.db.footage import Clip
 from storage.db.governance import Tombstone
+from storage.db.review import Annotation
 from storage.db.tenancy import ROLES, Site, User
 from storage.destruction import Destroyer
 from storage.errors import NotFound
@@ -56,6 +62,26 @@ CLIP_FAMILY = "FAM-0042"
 WITHDRAWN_TITLE = "Home visit (consent later withdrawn)"
 WITHDRAWN_FAMILY = "FAM-0107"
 CLIP_SECONDS = 20
+CLIP_SIZE = "960x540"
+GROUP_TITLE = "Antenatal group, session 3"
+GROUP_CODE = "GRP-0003"
+#: Smaller than the home visit so the second transcode keeps `verp demo` start-up short.
+GROUP_SIZE = "480x270"
+GROUP_SCHEME = "group-facilitation"
+#: (coder role, start ms, end ms, code). Over 1 s windows the two codings agree in most
+#: windows but not all: the trainee holds two codes a second longer, starts one a second
+#: earlier and reads 15-18 s as managing the group where the supervisor saw a link to
+#: infant development. Pooled kappa about 0.62 (see tests/unit/webapp/test_demo_cli.py).
+GROUP_CODING = (
+    ("facilitator", 0, 4000, "models-safe-base"),
+    ("facilitator", 5000, 9000, "invites-reflection"),
+    ("facilitator", 10000, 14000, "core-content"),
+    ("facilitator", 15000, 18000, "manages-group-process"),
+    ("supervisor", 0, 3000, "models-safe-base"),
+    ("supervisor", 6000, 9000, "invites-reflection"),
+    ("supervisor", 10000, 13000, "core-content"),
+    ("supervisor", 15000, 18000, "links-infant-development"),
+)
 
 Say = Callable[[str], None]
 
@@ -70,6 +96,7 @@ class DemoSeed:
     site_id: str
     users: dict[str, str] = field(default_factory=dict)  # role -> id
     clip_id: str | None = None
+    group_clip_id: str | None = None
     created: list[str] = field(default_factory=list)
 
 
@@ -82,6 +109,7 @@ def seed(svc: Services, *, with_media: bool = True, say: Say = print) -> DemoSee
     result = _site_and_users(svc)
     if with_media:
         result.clip_id = _demo_clip(svc, result, say)
+        result.group_clip_id = _group_clip(svc, result, say)
         _withdrawn_clip(svc, result, say)
     return result
 
@@ -134,14 +162,16 @@ def _destroyed(svc: Services, site_id: str, family: str) -> bool:
         return db.scalar(query.limit(1)) is not None
 
 
-def make_video(path: Path, seconds: int = CLIP_SECONDS) -> None:
+def make_video(path: Path, seconds: int = CLIP_SECONDS, size: str = CLIP_SIZE) -> None:
     """Write a synthetic H.264/AAC MP4 (moving test pattern and a soft tone) to ``path``.
+
+    ``size`` is ``<width>x<height>``.
 
     Raises ingest's ToolMissing/TranscodeError if ffmpeg is missing or fails.
     """
     argv = ffmpeg_tool.command(
         "-y",
-        "-f", "lavfi", "-i", f"testsrc2=size=960x540:rate=25:duration={seconds}",
+        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={seconds}",
         "-f", "lavfi", "-i", f"sine=frequency=330:sample_rate=48000:duration={seconds}",
         "-filter:a", "volume=0.2",
         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
@@ -153,10 +183,16 @@ def make_video(path: Path, seconds: int = CLIP_SECONDS) -> None:
         raise ffmpeg_tool.failure("generating the demo clip", result)
 
 
-def _consent(family: str, purposes: tuple[str, ...], days_ago: int, svc: Services) -> ConsentInput:
+def _consent(
+    family: str,
+    purposes: tuple[str, ...],
+    days_ago: int,
+    svc: Services,
+    participants: tuple[str, ...] = ("parent-1", "infant"),
+) -> ConsentInput:
     return ConsentInput(
         family=family,
-        participants=("parent-1", "infant"),
+        participants=participants,
         purposes=purposes,
         form_reference=f"CF-DEMO-{family[-4:]}",
         taken_by=NAMES["facilitator"],
@@ -164,15 +200,25 @@ def _consent(family: str, purposes: tuple[str, ...], days_ago: int, svc: Service
     )
 
 
-def _receive(svc: Services, seed_: DemoSeed, consent: ConsentInput, title: str) -> str:
+def _receive(
+    svc: Services,
+    seed_: DemoSeed,
+    consent: ConsentInput,
+    title: str,
+    *,
+    kind: str = "home-visit",
+    size: str = CLIP_SIZE,
+    trainee_id: str | None = None,
+) -> str:
+    """Generate a video and hand it to ingest as the facilitator; returns the clip id."""
     facilitator = Actor(seed_.users["facilitator"], "facilitator", seed_.site_id)
     svc.settings.workspace_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with tempfile.TemporaryDirectory(dir=svc.settings.workspace_dir) as tmp:
         video = Path(tmp) / "demo.mp4"
-        make_video(video)
+        make_video(video, CLIP_SECONDS, size)
         return receive_file(
-            svc, facilitator, video, site_slug=SITE_SLUG, kind="home-visit",
-            consent=consent, title=title,
+            svc, facilitator, video, site_slug=SITE_SLUG, kind=kind,
+            consent=consent, title=title, trainee_id=trainee_id,
         )  # fmt: skip
 
 
@@ -212,6 +258,63 @@ def _annotate(svc: Services, seed_: DemoSeed, clip_id: str) -> None:
         create_annotation(
             db, svc.audit, registry, supervisor, clip_id, start_ms=12000,
             subject="parent", text="A lovely moment to show in the shared review.",
+        )  # fmt: skip
+
+
+def _group_clip(svc: Services, seed_: DemoSeed, say: Say) -> str:
+    """The facilitator's filmed group session, coded by them and by the supervisor."""
+    existing = _find_clip(svc, seed_.site_id, GROUP_CODE)
+    if existing is not None and existing.status == "ready":
+        clip_id = existing.id
+    else:
+        if existing is not None:
+            clip_id = existing.id  # a previous run stopped half way: finish processing
+        else:
+            say("generating and ingesting a group session for supervision...")
+            consent = _consent(
+                GROUP_CODE, ("supervision", "training-events"), 1, svc,
+                participants=("trainee-facilitator", "co-facilitator", "group-parents"),
+            )  # fmt: skip
+            clip_id = _receive(
+                svc, seed_, consent, GROUP_TITLE, kind="group-delivery", size=GROUP_SIZE,
+                trainee_id=seed_.users["facilitator"],
+            )  # fmt: skip
+            seed_.created.append("group session clip")
+        pipeline.process_clip(svc, clip_id, progress=lambda stage, pct: None)
+    if not _has_annotations(svc, clip_id):  # also after a run that stopped before coding
+        _code_group_session(svc, seed_, clip_id)
+        seed_.created.append("group session coding")
+    return clip_id
+
+
+def _has_annotations(svc: Services, clip_id: str) -> bool:
+    with svc.db.session() as db:
+        query = select(Annotation.id).where(Annotation.clip_id == clip_id).limit(1)
+        return db.scalar(query) is not None
+
+
+def _code_group_session(svc: Services, seed_: DemoSeed, clip_id: str) -> None:
+    """Both coders' codes, then a supervisor's comment and the trainee's reply (one unit)."""
+    registry = load_registry(svc.settings.taxonomy_dir)
+    actors = {
+        role: Actor(seed_.users[role], role, seed_.site_id)
+        for role in ("facilitator", "supervisor")
+    }
+    with svc.db.session() as db:
+        for role, start, end, code in GROUP_CODING:
+            create_annotation(
+                db, svc.audit, registry, actors[role], clip_id, start_ms=start, end_ms=end,
+                subject="facilitator", scheme_id=GROUP_SCHEME, codes=[code],
+            )  # fmt: skip
+        comment = create_annotation(
+            db, svc.audit, registry, actors["supervisor"], clip_id, start_ms=15000,
+            end_ms=18000, subject="facilitator",
+            text="You tied the question back to how babies communicate. Say that link out "
+            "loud for the group, and check in with the quieter parents here.",
+        )  # fmt: skip
+        add_reply(
+            db, svc.audit, actors["facilitator"], comment.id,
+            "I saw it as keeping the group going. I'll try naming the link next session.",
         )  # fmt: skip
 
 

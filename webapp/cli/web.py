@@ -97,17 +97,22 @@ def serve_cmd(host: str | None, port: int | None, workers: int, threads: int) ->
     serve(settings, workers=workers, threads=threads)
 
 
-def demo_settings(port: int) -> Settings:
-    """The demo's settings: the embedded default on localhost, plain-http cookies."""
-    return load_settings(
-        overrides={"web.secure_cookies": False, "web.host": "127.0.0.1", "web.port": port}
-    )
+def demo_settings(port: int | None) -> Settings:
+    """The demo's settings: the embedded default on localhost, plain-http cookies.
+
+    The port is ``--port``, else ``VERP_PORT``, else the default (8000)."""
+    overrides: dict[str, Any] = {"web.secure_cookies": False, "web.host": "127.0.0.1"}
+    if port is not None:
+        overrides["web.port"] = port
+    return load_settings(overrides=overrides)
 
 
 @click.command("demo")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--port", default=None, type=click.IntRange(1, 65535), help="[default: VERP_PORT or 8000]"
+)
 @click.option("--no-serve", is_flag=True, help="Only seed the demo data.")
-def demo_cmd(port: int, no_serve: bool) -> None:
+def demo_cmd(port: int | None, no_serve: bool) -> None:
     """Set up VERP_HOME (default ./var), seed a demo site and serve it on 127.0.0.1.
 
     A second run reuses the seeded data. The demo accounts' passwords are fixed and

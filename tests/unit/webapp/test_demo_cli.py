@@ -1,4 +1,5 @@
-"""`verp serve` / `verp demo` plumbing and the demo seeding (without media)."""
+"""`verp serve` / `verp demo` plumbing and the demo seeding (accounts alone, and with
+media: the group session that the supervision pages show)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,18 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from config import Settings
+from review.agreement import compare_coders
+from review.taxonomy import load_registry
+from review.threads import list_replies
 from storage.accounts import authenticate
+from storage.audit import Actor
+from storage.db.footage import Clip, Consent
+from storage.db.review import Annotation
 from storage.db.tenancy import Site, User
 from tests.conftest import make_settings
+from tests.webapp_fixtures import post
 from webapp import demo
+from webapp.app import create_app
 from webapp.cli import cli
 from webapp.cli.web import WebServer, check_schema, demo_settings, gunicorn_options
 from webapp.composition import Services
@@ -81,3 +90,68 @@ def test_a_demo_user_is_an_ordinary_user(services: Services) -> None:
     with services.db.session() as db:
         dpo = db.get(User, seeded.users["dpo"])
         assert dpo is not None and dpo.site_id == seeded.site_id and dpo.totp_secret is None
+
+
+@pytest.mark.slow
+def test_the_demo_has_a_group_session_waiting_for_supervision(sqlite_services: Services) -> None:
+    """The full seed (real ffmpeg and pipeline): the facilitator's group session, coded by
+    the facilitator and the supervisor, sits unsigned in the supervisor's queue.
+
+    Windows of 1 s; the rendition runs a few ms past 20 s (AAC padding), so there are 21
+    windows (the last a sliver nobody coded) and 5 codes used -> 105 (window, code) cells.
+    Supervisor (A) vs trainee (B): both 9 (safe base 0-2, reflection 6-8, core content
+    10-12), only A 3 (infant development 15-17), only B 6 (safe base 3, reflection 5, core
+    content 13, group process 15-17), neither 87. p_o = 96/105, p_e = (12*15 + 93*90)/105^2
+    = 8550/11025, kappa = (10080 - 8550)/(11025 - 8550) = 1530/2475 = 0.618. (With exactly
+    20 windows: 91/100, .766, kappa .144/.234 = 0.615.) Windows 3, 5, 13, 15-17 differ.
+    """
+    svc = sqlite_services
+    seeded = demo.seed(svc, say=lambda _line: None)
+    assert "group session clip" in seeded.created and seeded.group_clip_id is not None
+    clip_id = seeded.group_clip_id
+    trainee, supervisor = seeded.users["facilitator"], seeded.users["supervisor"]
+    with svc.db.session() as db:
+        clip = db.get(Clip, clip_id)
+        assert clip is not None and clip.site_id == seeded.site_id
+        assert (clip.kind, clip.status, clip.trainee_id) == ("group-delivery", "ready", trainee)
+        assert clip.signed_off_at is None and clip.duration_ms is not None
+        assert 20_000 <= clip.duration_ms <= 21_000
+        consent = db.get(Consent, clip.consent_id)
+        assert consent is not None
+        assert sorted(consent.purposes) == ["supervision", "training-events"]
+        notes = list(db.scalars(select(Annotation).where(Annotation.clip_id == clip_id)))
+        coded = {n.author_id for n in notes if n.scheme_id == "group-facilitation"}
+        assert coded == {trainee, supervisor}
+        comment = next(n for n in notes if n.scheme_id is None)
+        assert comment.author_id == supervisor
+        sup = Actor(supervisor, "supervisor", seeded.site_id)
+        replies = list_replies(db, sup, comment.id)
+        assert [r.author_id for r in replies] == [trainee]
+        result = compare_coders(
+            db, svc.audit, load_registry(svc.settings.taxonomy_dir), sup, clip_id,
+            coder_a=supervisor, coder_b=trainee, scheme_id="group-facilitation",
+            window_ms=1000,
+        )  # fmt: skip
+    assert result.windows in (20, 21)
+    assert result.kappa == pytest.approx(1530 / 2475 if result.windows == 21 else 0.144 / 0.234)
+    assert result.undefined_reason is None
+    assert [d.index for d in result.differences] == [3, 5, 13, 15, 16, 17]
+
+    app = create_app(services=svc)
+    app.config["TESTING"] = True
+    client = app.test_client()
+    login = {"email": demo.email("supervisor"), "password": demo.PASSWORDS["supervisor"]}
+    assert post(client, "/login", login).status_code == 302
+    queue = client.get("/supervision").get_data(as_text=True)
+    assert f'href="/supervision/{clip_id}"' in queue and demo.GROUP_TITLE in queue
+    assert seeded.clip_id is not None and seeded.clip_id not in queue  # a home visit
+    page = client.get(f"/supervision/{clip_id}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "0.62" in html and "Links to infant development" in html
+
+    again = demo.seed(svc, say=lambda _line: None)  # idempotent: nothing regenerated
+    assert again.created == [] and again.group_clip_id == clip_id
+    with svc.db.session() as db:
+        count = select(func.count()).select_from(Annotation)
+        assert db.scalar(count.where(Annotation.clip_id == clip_id)) == len(notes)
