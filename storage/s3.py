@@ -192,15 +192,11 @@ class S3BlobStore:
         Credentials come from boto3's usual chain (environment, profile, instance role).
         A custom ``endpoint_url`` (an S3-compatible store) uses path-style addressing.
         """
-        parts = urlsplit(url)
-        if parts.scheme != "s3" or not parts.netloc:
+        location = split_s3_url(url)
+        if location is None:
             raise BlobStoreError(f"expected s3://BUCKET/PREFIX, got {url!r}")
-        config = Config(
-            retries={"mode": "standard", "max_attempts": 3},
-            s3={"addressing_style": "path"} if endpoint_url else {},
-        )
-        client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
-        return cls(client, parts.netloc, parts.path, multipart_threshold)
+        client = s3_client(endpoint_url, region)
+        return cls(client, location[0], location[1], multipart_threshold)
 
     def object_key(self, key: str) -> str:
         """The S3 object key of blob ``key``; raises BlobStoreError for an unsafe key."""
@@ -276,3 +272,20 @@ def _error_code(exc: BaseException | None) -> str:
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code", ""))
     return ""
+
+
+def split_s3_url(url: str) -> tuple[str, str] | None:
+    """``s3://bucket/prefix`` as (bucket, path); None if it is not such a URL."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc:
+        return None
+    return parts.netloc, parts.path
+
+
+def s3_client(endpoint_url: str | None, region: str | None) -> Any:
+    """A boto3 S3 client with standard retries; path-style for custom endpoints."""
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 3},
+        s3={"addressing_style": "path"} if endpoint_url else {},
+    )
+    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)

@@ -13,13 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from storage.errors import AuditIntegrityError
+from storage.s3 import s3_client, split_s3_url
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -70,15 +68,11 @@ class S3CheckpointStore:
         region: str | None = None,
     ) -> S3CheckpointStore:
         """A store for ``s3://bucket/prefix``; raises AuditIntegrityError for a bad URL."""
-        parts = urlsplit(url)
-        if parts.scheme != "s3" or not parts.netloc:
+        location = split_s3_url(url)
+        if location is None:
             raise AuditIntegrityError(f"expected s3://BUCKET/PREFIX, got {url!r}")
-        config = Config(
-            retries={"mode": "standard", "max_attempts": 3},
-            s3={"addressing_style": "path"} if endpoint_url else {},
-        )
-        client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
-        return cls(client, parts.netloc, parts.path, lock_days, lock_mode)
+        client = s3_client(endpoint_url, region)
+        return cls(client, location[0], location[1], lock_days, lock_mode)
 
     def put(self, name: str, data: bytes) -> None:
         """Store a new locked object; raises AuditIntegrityError if it exists or S3 fails."""
