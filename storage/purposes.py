@@ -66,10 +66,19 @@ def require_clip_purpose(session: Session, clip: Clip, purpose: str) -> Consent:
     exists for any use), ConsentError if its consent is missing or does not cover the
     purpose, ValidationError for an unknown purpose.
     """
+    return check_clip_purpose(clip, session.get(Consent, clip.consent_id), purpose)
+
+
+def check_clip_purpose(clip: Clip, consent: Consent | None, purpose: str) -> Consent:
+    """:func:`require_clip_purpose` for a caller that fetched the clip's consent itself
+    (``None`` if it has none), e.g. in the query that loaded the clip; returns it.
+
+    Raises as :func:`require_clip_purpose`; a consent other than the clip's, or of
+    another site, counts as none on record.
+    """
     if clip.status == "destroyed" or clip.destroy_requested_at is not None:
         raise NotFound(f"clip {clip.id} has been destroyed")
-    consent = session.get(Consent, clip.consent_id)
-    if consent is None or consent.site_id != clip.site_id:
+    if consent is None or consent.id != clip.consent_id or consent.site_id != clip.site_id:
         raise ConsentError(f"clip {clip.id} has no consent on record")
     require_purpose(consent, purpose)
     return consent

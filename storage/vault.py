@@ -47,9 +47,17 @@ class Vault:
         )
         session.flush()
 
-    def data_key(self, session: Session, site_id: str, clip_id: str) -> bytes:
-        """The clip's plaintext data key; raises KeyNotFound once shredded."""
-        row = session.get(DataKey, clip_id)
+    def data_key(
+        self, session: Session, site_id: str, clip_id: str, *, row: DataKey | None = None
+    ) -> bytes:
+        """The clip's plaintext data key; raises KeyNotFound once shredded.
+
+        ``row`` is the clip's DataKey row if the caller already fetched it (e.g. joined
+        to its blob), which saves a query; without it (or for another clip's row) the
+        row is read here. The key itself is unwrapped on every call, never cached.
+        """
+        if row is None or row.clip_id != clip_id:
+            row = session.get(DataKey, clip_id)
         if row is None or row.wrapped is None or row.site_id != site_id:
             raise KeyNotFound(clip_id)
         wrapped = WrappedKey(row.provider, row.kek_version, row.wrapped)
@@ -123,9 +131,14 @@ class Vault:
     def binding(self, blob: Blob) -> Binding:
         return Binding(blob.site_id, blob.clip_id, f"{blob.rendition}-{blob.id}")
 
-    def range_reader(self, session: Session, blob: Blob) -> RangeDecryptor:
-        """Random access to a blob's plaintext; each read is one ranged fetch."""
-        key = self.data_key(session, blob.site_id, blob.clip_id)
+    def range_reader(
+        self, session: Session, blob: Blob, *, key_row: DataKey | None = None
+    ) -> RangeDecryptor:
+        """Random access to a blob's plaintext; each read is one ranged fetch.
+
+        ``key_row``: the clip's DataKey row if already fetched (see :meth:`data_key`).
+        """
+        key = self.data_key(session, blob.site_id, blob.clip_id, row=key_row)
         return RangeDecryptor(
             lambda offset, length: self.blobs.read_range(blob.store_key, offset, length),
             blob.ciphertext_size,
@@ -133,9 +146,14 @@ class Vault:
             self.binding(blob),
         )
 
-    def iter_plaintext(self, session: Session, blob: Blob) -> Iterator[bytes]:
-        """The whole plaintext of a blob, decrypted segment by segment."""
-        key = self.data_key(session, blob.site_id, blob.clip_id)
+    def iter_plaintext(
+        self, session: Session, blob: Blob, *, key_row: DataKey | None = None
+    ) -> Iterator[bytes]:
+        """The whole plaintext of a blob, decrypted segment by segment.
+
+        ``key_row``: the clip's DataKey row if already fetched (see :meth:`data_key`).
+        """
+        key = self.data_key(session, blob.site_id, blob.clip_id, row=key_row)
         stream = _IterStream(self.blobs.open(blob.store_key))
         for chunk in iter_decrypt(stream, key, self.binding(blob)):  # type: ignore[arg-type]
             yield bytes(chunk)

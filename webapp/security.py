@@ -38,7 +38,9 @@ def configure(app: Flask, settings: Settings, secret_key: bytes) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.session_minutes),
-        SESSION_REFRESH_EACH_REQUEST=True,
+        # The cookie is re-sent only when the session changed; webapp.sessions stamps
+        # each second of use into it, which also moves its expiry forward.
+        SESSION_REFRESH_EACH_REQUEST=False,
         PREFERRED_URL_SCHEME="https" if settings.secure_cookies else "http",
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (idle-limited) session
         WTF_CSRF_SSL_STRICT=False,  # see module docstring

@@ -15,10 +15,11 @@ one is revoked, so an id known before that (session fixation) is worth nothing.
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 from flask import flash, g, request, session
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from storage import login_sessions
@@ -121,6 +122,20 @@ def end(db: Session) -> None:
     session.clear()
 
 
+@functools.cache
+def _session_query() -> Select[LoginSession, User, Site]:
+    """A session row with its user and site, by ``id_hash`` (a bound parameter).
+
+    Built once: building the expression costs more than running it, on every request.
+    """
+    return (
+        select(LoginSession, User, Site)
+        .join(User, User.id == LoginSession.user_id)
+        .join(Site, Site.id == User.site_id)
+        .where(LoginSession.id_hash == bindparam("id_hash"))
+    )
+
+
 def load_user() -> None:
     """``before_request`` hook: set ``g.user`` from the cookie and its live session row.
 
@@ -143,12 +158,7 @@ def load_user() -> None:
             login_sessions.revoke(db, sid, now)
             _drop(EXPIRED)
             return
-        row = db.execute(
-            select(LoginSession, User, Site)
-            .join(User, User.id == LoginSession.user_id)
-            .join(Site, Site.id == User.site_id)
-            .where(LoginSession.id_hash == login_sessions.hash_id(sid))
-        ).first()
+        row = db.execute(_session_query(), {"id_hash": login_sessions.hash_id(sid)}).first()
         if row is None:
             _drop(REVOKED)
             return
@@ -158,7 +168,11 @@ def load_user() -> None:
             _drop(EXPIRED if why == "expired" else REVOKED)
             return
         login_sessions.touch(live, now, idle)
-    session[SEEN] = int(now.timestamp())
+    stamp = int(now.timestamp())
+    if seen != stamp:
+        # Only a new stamp modifies the session: the cookie is then re-signed and sent
+        # (with a fresh expiry); several requests within one second send no cookie.
+        session[SEEN] = stamp
     g.user = CurrentUser(
         id=user.id,
         email=user.email,

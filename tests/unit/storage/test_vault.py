@@ -175,3 +175,17 @@ def test_shredded_key_does_not_linger_in_the_sqlite_wal(sqlite_services: Service
     db_file = sqlite_file(svc)
     for path in db_file.parent.glob(db_file.name + "*"):  # while the app still runs
         assert wrapped not in path.read_bytes(), path.name
+
+
+def test_a_key_row_of_another_clip_is_not_used(svc: Services, vault: Vault) -> None:
+    """A caller-supplied key row only saves a query; another clip's row is ignored."""
+    first = store_blob(svc, vault, b"first clip " * 50)
+    second = store_blob(svc, vault, b"second clip " * 50, slug="south")
+    with svc.db.session() as session:
+        wrong_row = session.get(DataKey, second.clip_id)
+        right = vault.data_key(session, first.site_id, first.clip_id)
+        assert vault.data_key(session, first.site_id, first.clip_id, row=wrong_row) == right
+        blob = session.get(Blob, first.id)
+        assert blob is not None
+        reader = vault.range_reader(session, blob, key_row=wrong_row)
+        assert reader.read(0, 11) == b"first clip "
