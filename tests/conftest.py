@@ -2,7 +2,8 @@
 PostgreSQL, and fully wired services with an injectable clock.
 
 PostgreSQL comes from VERP_TEST_POSTGRES (default: the local server on 127.0.0.1).
-Outside CI a missing PostgreSQL skips those parametrisations; in CI (CI=true) it fails.
+A missing PostgreSQL fails those tests with a message saying how to start it: nothing is
+skipped for a missing tool (`.ci/run` starts PostgreSQL and Redis when they are down).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from webapp.composition import Services, build_services, initialize
 pytest_plugins = ["tests.moto_server", "tests.webapp_fixtures"]
 
 PG_URL = os.environ.get("VERP_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
@@ -42,16 +42,15 @@ def _pg_available() -> bool:
 @pytest.fixture(scope="session")
 def pg_available() -> bool:
     ok = _pg_available()
-    if not ok and IN_CI:
-        pytest.fail(f"PostgreSQL is required in CI but not reachable at {PG_URL}")
+    if not ok:
+        pytest.fail(f"PostgreSQL is required but not reachable at {PG_URL} (see the README)")
     return ok
 
 
 @pytest.fixture
 def pg_schema_url(pg_available: bool) -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
-    if not pg_available:
-        pytest.skip("PostgreSQL not reachable (CI would fail here)")
+    assert pg_available
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sqlalchemy.create_engine(PG_URL)
     with admin.begin() as conn:
@@ -94,7 +93,7 @@ def sqlite_settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path / "home")
 
 
-def _services(settings: Settings, clock: FixedClock) -> Iterator[Services]:
+def open_services(settings: Settings, clock: FixedClock) -> Iterator[Services]:
     initialize(settings)
     svc = build_services(settings, clock=clock)
     try:
@@ -105,9 +104,9 @@ def _services(settings: Settings, clock: FixedClock) -> Iterator[Services]:
 
 @pytest.fixture
 def services(settings: Settings, clock: FixedClock) -> Iterator[Services]:
-    yield from _services(settings, clock)
+    yield from open_services(settings, clock)
 
 
 @pytest.fixture
 def sqlite_services(sqlite_settings: Settings, clock: FixedClock) -> Iterator[Services]:
-    yield from _services(sqlite_settings, clock)
+    yield from open_services(sqlite_settings, clock)

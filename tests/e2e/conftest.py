@@ -4,7 +4,7 @@
   upload is processed inside the request, 32 KiB upload chunks) under werkzeug's threaded server on
   127.0.0.1:<free port>, seeded with the demo accounts (``webapp.demo``, no media);
 * ``browser`` — Chromium from ``/usr/bin/chromium`` driven by Playwright. Missing
-  Chromium skips the tests on a developer machine and FAILS them in CI;
+  Chromium fails the tests (`make test` installs it through `make tools`);
 * ``new_page(width, height)`` — a fresh browser context and page; every console error
   (a CSP violation included) is collected in ``page_errors`` and fails the test;
 * ``screenshot(page, name)`` — saves ``test-artifacts/screenshots/<name>.png``.
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from tests.conftest import IN_CI, make_settings
+from tests.conftest import make_settings
 from webapp.app import create_app
 from webapp.composition import Services, build_services, initialize
 
@@ -81,12 +81,10 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium under Playwright (skipped without it locally, failed in CI)."""
+    """Debian's Chromium under Playwright (the tests fail without it)."""
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is missing (run `make tools`)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        pytest.fail(message)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

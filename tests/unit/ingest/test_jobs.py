@@ -14,7 +14,6 @@ import redis
 from huey import MemoryHuey, RedisHuey, SqliteHuey
 from sqlalchemy import func, select, update
 
-from config import Settings
 from ingest import claims, jobs, pipeline
 from ingest.claims import ClaimLost
 from ingest.errors import TranscodeError
@@ -24,9 +23,9 @@ from storage.db.footage import Clip
 from storage.db.governance import AuditEntry
 from storage.errors import BlobStoreError, ValidationError
 from tests import media
-from tests.conftest import IN_CI, make_settings
+from tests.conftest import make_settings, open_services
 from tests.unit.ingest.staging import blobs_of, clip_row, stage_clip
-from webapp.composition import Services, build_services, initialize
+from webapp.composition import Services, build_services
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 OPERATOR = Actor.system("test")
@@ -37,22 +36,13 @@ def clip_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return media.plain_mp4(tmp_path_factory.mktemp("jobs-media") / "plain.mp4", seconds=1)
 
 
-def _services(settings: Settings, clock: FixedClock) -> Iterator[Services]:
-    initialize(settings)
-    services = build_services(settings, clock=clock)
-    try:
-        yield services
-    finally:
-        services.close()
-
-
 @pytest.fixture
 def quick_retries(tmp_path: Path, clock: FixedClock) -> Iterator[Services]:
     """SQLite queue; two retries without delay."""
     settings = make_settings(
         tmp_path / "home", **{"queue.retries": 2, "queue.retry_delay_seconds": 0}
     )
-    yield from _services(settings, clock)
+    yield from open_services(settings, clock)
 
 
 @pytest.fixture
@@ -61,12 +51,10 @@ def redis_services(tmp_path: Path, clock: FixedClock) -> Iterator[Services]:
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
     except redis.RedisError:
-        if IN_CI:
-            pytest.fail(f"Redis is required in CI but not reachable at {REDIS_URL}")
-        pytest.skip("Redis not reachable (CI would fail here)")
+        pytest.fail(f"Redis is required but not reachable at {REDIS_URL} (see the README)")
     name = f"verptest{uuid.uuid4().hex[:12]}"
     settings = make_settings(tmp_path / "home", **{"queue.url": f"{REDIS_URL}?name={name}"})
-    for services in _services(settings, clock):
+    for services in open_services(settings, clock):
         try:
             yield services
         finally:
@@ -112,7 +100,7 @@ def test_the_redis_queue_carries_jobs_between_workers(
     clip_id = stage_clip(redis_services, clip_file)
     jobs.enqueue_process(redis_services, clip_id)
     # Another machine: its own services and queue object, the same Redis queue.
-    for worker in _services(redis_services.settings, clock):
+    for worker in open_services(redis_services.settings, clock):
         assert worker.queue.huey.pending_count() == 1
         assert worker.queue.run_once() == 1
     assert clip_row(redis_services, clip_id).status == "ready"
@@ -123,7 +111,7 @@ def test_the_memory_queue_runs_a_job_at_once(
     tmp_path: Path, clock: FixedClock, clip_file: Path
 ) -> None:
     settings = make_settings(tmp_path / "home", **{"queue.url": "memory://"})
-    for services in _services(settings, clock):
+    for services in open_services(settings, clock):
         clip_id = stage_clip(services, clip_file)
         jobs.enqueue_process(services, clip_id)
         assert clip_row(services, clip_id).status == "ready"
