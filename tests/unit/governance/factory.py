@@ -235,3 +235,13 @@ def clip_row(svc: Services, clip_id: str) -> Clip:
         clip = session.get(Clip, clip_id)
         assert clip is not None
         return clip
+
+
+def hold(svc: Services, world: World, clip_id: str, reason: str = "court order 12/2026") -> str:
+    """Place a legal hold on the clip (as ADMIN); returns the hold id."""
+    from storage.holds import place_hold
+
+    with svc.db.session() as session:
+        return place_hold(
+            session, svc.audit, ADMIN, site_id=world.site_id, clip_id=clip_id, reason=reason
+        ).id

@@ -15,12 +15,13 @@ from storage.db.footage import Blob
 from storage.db.governance import AuditEntry, Tombstone
 from storage.destruction import STEPS, Destroyer
 from storage.errors import BlobStoreError, KeyNotFound, NotFound
-from storage.holds import lift_hold, place_hold
+from storage.holds import lift_hold
 from storage.purposes import require_clip_purpose
 from storage.vault import Vault
 from tests.unit.governance.factory import (
     ADMIN,
     clip_row,
+    hold,
     make_clip,
     make_consent,
     make_world,
@@ -135,16 +136,7 @@ def test_held_clip_survives_until_the_hold_is_lifted(services: Services, clock: 
     world = make_world(services)
     consent = make_consent(services, world)
     clip_id = make_clip(services, world, consent)
-    with services.db.session() as session:
-        hold = place_hold(
-            session,
-            services.audit,
-            ADMIN,
-            site_id=world.site_id,
-            clip_id=clip_id,
-            reason="court order 12/2026",
-        )
-        hold_id = hold.id
+    hold_id = hold(services, world, clip_id)
     clock.advance(YEAR)
     report = _destroyer(services).sweep(services.settings.retention)
     assert report.destroyed == [] and report.held == [clip_id]

@@ -13,13 +13,14 @@ from storage.db.footage import Consent
 from storage.db.governance import AuditEntry, Tombstone
 from storage.destruction import Destroyer
 from storage.errors import ConsentError, NotFound, PermissionDenied, ValidationError
-from storage.holds import lift_hold, place_hold
+from storage.holds import lift_hold
 from storage.purposes import default_purpose, require_clip_purpose, require_purpose
 from storage.withdrawal import withdraw_consent
 from tests.unit.governance.factory import (
     ADMIN,
     World,
     clip_row,
+    hold,
     make_clip,
     make_consent,
     make_world,
@@ -120,15 +121,7 @@ def test_a_held_clip_is_destroyed_when_its_hold_is_lifted(
     world = make_world(services)
     consent = make_consent(services, world)
     clip_id = make_clip(services, world, consent)
-    with services.db.session() as session:
-        hold_id = place_hold(
-            session,
-            services.audit,
-            ADMIN,
-            site_id=world.site_id,
-            clip_id=clip_id,
-            reason="complaint under investigation",
-        ).id
+    hold_id = hold(services, world, clip_id, reason="complaint under investigation")
     result = _withdraw(services, world, consent, None)
     assert result.held == [clip_id] and result.destroyed == []
     assert clip_row(services, clip_id).delete_after == clock.now()
