@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.audit import Actor, AuditLog
-from storage.checkpoints import checkpoint_head
+from storage.audit.checkpoints import checkpoint_head
 from storage.clip_rows import delete_clip_rows
 from storage.db.engine import Database
 from storage.db.footage import Blob, Clip, Consent, DataKey

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.audit_verify import VerifyResult
+from storage.audit.verify import VerifyResult
 from storage.db.footage import Clip, Consent
 from storage.db.governance import AuditEntry, LegalHold, Tombstone
 from storage.db.tenancy import Site

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from config import Settings
 from storage.audit import AuditLog
+from storage.audit.checkpoints import CheckpointStore, LocalCheckpointStore
 from storage.blobs import BlobStore, LocalBlobStore, MemoryBlobStore
-from storage.checkpoints import CheckpointStore, LocalCheckpointStore
 from storage.clock import Clock, SystemClock
 from storage.db.engine import Database, make_engine
 from storage.keys import KeyProvider, LocalKeyFile, ensure_secret_file, read_secret_file
@@ -81,7 +81,7 @@ def build_checkpoint_store(settings: Settings) -> CheckpointStore:
     """Where signed audit checkpoints go: files, or S3 objects under Object Lock."""
     if settings.audit_checkpoint_url is None:
         return LocalCheckpointStore(settings.audit_checkpoint_dir)
-    from storage.s3_checkpoints import S3CheckpointStore
+    from storage.audit.s3_checkpoints import S3CheckpointStore
 
     return S3CheckpointStore.from_url(
         settings.audit_checkpoint_url,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from storage.audit_verify import verify_chain
+from storage.audit.verify import verify_chain
 from storage.db.governance import AuditEntry
 from tests.integration.governance_env import base_env, services_for
 

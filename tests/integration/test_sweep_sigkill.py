@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.audit_verify import verify_chain
+from storage.audit.verify import verify_chain
 from storage.db.governance import Tombstone
 from storage.destruction import STEPS
 from tests.integration.governance_env import base_env, run_verp, s3_env, services_for

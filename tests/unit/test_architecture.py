@@ -30,8 +30,8 @@ FORBIDDEN: dict[str, set[str]] = {
 
 #: vendor SDK -> the only modules allowed to import it (the single error boundary).
 ADAPTERS: dict[str, set[str]] = {
-    "boto3": {"storage/s3.py", "storage/kms.py", "storage/s3_checkpoints.py"},
-    "botocore": {"storage/s3.py", "storage/kms.py", "storage/s3_checkpoints.py"},
+    "boto3": {"storage/s3.py", "storage/kms.py", "storage/audit/s3_checkpoints.py"},
+    "botocore": {"storage/s3.py", "storage/kms.py", "storage/audit/s3_checkpoints.py"},
     "cv2": {"ingest/thumbnails.py"},
     "ffmpeg": {"ingest/transcode.py"},
     "imageio_ffmpeg": {"ingest/ffmpeg_tool.py"},

@@ -18,10 +18,10 @@ from pathlib import Path
 import click
 
 from storage.accounts import site_by_slug
-from storage.audit_export import FORMATS as EXPORT_FORMATS
-from storage.audit_export import export_entries
-from storage.audit_verify import verify_chain
-from storage.checkpoints import checkpoint_head
+from storage.audit.checkpoints import checkpoint_head
+from storage.audit.export import FORMATS as EXPORT_FORMATS
+from storage.audit.export import export_entries
+from storage.audit.verify import verify_chain
 from storage.clock import FixedClock
 from storage.db.footage import Clip, Consent
 from storage.db.governance import LegalHold

@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from flask import Blueprint, Response, render_template, request
 from sqlalchemy import Select, select
 
-from storage.audit_export import export_entries
-from storage.audit_verify import verify_chain
+from storage.audit.export import export_entries
+from storage.audit.verify import verify_chain
 from storage.db.governance import AuditEntry
 from storage.errors import ValidationError
 from storage.reports import build_report, render_csv

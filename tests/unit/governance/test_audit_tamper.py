@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Connection, select, text
 
 from storage.audit import GENESIS, chain_hash
-from storage.audit_verify import verify_chain
-from storage.checkpoints import LocalCheckpointStore, checkpoint_head
+from storage.audit.checkpoints import LocalCheckpointStore, checkpoint_head
+from storage.audit.verify import verify_chain
 from storage.db.governance import AuditEntry
 from tests.unit.governance.factory import ADMIN, make_world
 from webapp.composition import Services

@@ -11,14 +11,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from storage.audit import Actor
-from storage.checkpoints import (
+from storage.audit.checkpoints import (
     LocalCheckpointStore,
     checkpoint_head,
     read_checkpoint,
     write_checkpoint,
 )
+from storage.audit.s3_checkpoints import S3CheckpointStore
 from storage.errors import AuditIntegrityError
-from storage.s3_checkpoints import S3CheckpointStore
 from tests.moto_server import REGION, s3_client
 from webapp.composition import Services
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from storage.audit_verify import verify_chain
+from storage.audit.verify import verify_chain
 from storage.blobs import BlobStore
 from storage.clock import FixedClock
 from storage.container import iter_decrypt

@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from storage.audit_export import export_entries
-from storage.audit_verify import verify_chain
+from storage.audit.export import export_entries
+from storage.audit.verify import verify_chain
 from storage.clock import FixedClock
 from storage.destruction import Destroyer
 from storage.errors import ValidationError

@@ -3,7 +3,7 @@
 A checkpoint records the sequence number and hash of the chain head at a moment, signed
 with a key derived from the audit HMAC key. Each checkpoint is a new object that is never
 overwritten: a file (mode 0600) in ``audit.checkpoint_dir``, or, in the scale-out profile,
-an S3 object under Object Lock (:mod:`storage.s3_checkpoints`). ``verp audit verify``
+an S3 object under Object Lock (:mod:`storage.audit.s3_checkpoints`). ``verp audit verify``
 compares the log with every checkpoint, which is what detects a truncated tail.
 """
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, event, select, text
 from sqlalchemy.orm import Session
 
-from storage.checkpoints import CheckpointStore, checkpoint_after_commit
+from storage.audit.checkpoints import CheckpointStore, checkpoint_after_commit
 from storage.clock import Clock
 from storage.db.governance import AuditEntry
 
@@ -60,7 +60,7 @@ class AuditLog:
     """Appends entries to the chain. Use one per process; it is stateless between calls.
 
     With a checkpoint store, every ``checkpoint_every``-th entry is checkpointed once its
-    transaction has committed (see storage/checkpoints.py).
+    transaction has committed (see storage/audit/checkpoints.py).
     """
 
     def __init__(

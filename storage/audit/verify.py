@@ -21,8 +21,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.audit import GENESIS, chain_hash
-from storage.checkpoints import Checkpoint, CheckpointStore, read_checkpoint
+from storage.audit.chain import GENESIS, chain_hash
+from storage.audit.checkpoints import Checkpoint, CheckpointStore, read_checkpoint
 from storage.db.governance import AuditEntry
 from storage.errors import AuditIntegrityError
 
