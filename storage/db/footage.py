@@ -21,6 +21,8 @@ class Consent(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
     family_code: Mapped[str] = mapped_column(String(64), index=True)
+    # The enrolled family this consent belongs to (storage.db.programme.Family).
+    family_id: Mapped[str | None] = mapped_column(ForeignKey("families.id"), default=None)
     participants: Mapped[list[str]]
     purposes: Mapped[list[str]]
     form_reference: Mapped[str] = mapped_column(String(200))
@@ -45,6 +47,13 @@ class Clip(Base):
     consent_id: Mapped[str] = mapped_column(ForeignKey("consents.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     family_code: Mapped[str] = mapped_column(String(64), index=True)
+    # Where the footage belongs in the programme (storage.db.programme): its group, and
+    # the family filmed (home visit) or the group session recorded (session footage).
+    group_id: Mapped[str | None] = mapped_column(ForeignKey("groups.id"), index=True, default=None)
+    family_id: Mapped[str | None] = mapped_column(ForeignKey("families.id"), default=None)
+    session_id: Mapped[str | None] = mapped_column(ForeignKey("group_sessions.id"), default=None)
+    # For a trainee's group-delivery footage: the training block (1-3) it is reviewed in.
+    training_block: Mapped[int | None] = mapped_column(Integer, default=None)
     title: Mapped[str] = mapped_column(String(200), default="")
     uploaded_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
     # For group-delivery/shared-review footage: the trainee whose practice is filmed.

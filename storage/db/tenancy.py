@@ -29,6 +29,8 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
     role: Mapped[str] = mapped_column(String(20))
+    # A practitioner's discipline (storage.db.programme.DISCIPLINES); None for other staff.
+    discipline: Mapped[str | None] = mapped_column(String(32), default=None)
     password_hash: Mapped[str] = mapped_column(String(255))
     totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
