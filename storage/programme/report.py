@@ -153,7 +153,7 @@ def _site_clips(session: Session, site_id: str) -> list[tuple[Clip, Tombstone | 
     )
     return [
         (clip, tomb)
-        for clip, tomb in rows.tuples()
+        for clip, tomb in rows
         if _filmed(clip, tomb.reason if tomb is not None else None)
     ]
 
