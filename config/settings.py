@@ -16,6 +16,7 @@ from config.retention_policy import RetentionSettingsError, validate_retention
 ENV_MAP: dict[str, str] = {
     "VERP_HOME": "paths.home",
     "VERP_DATABASE_URL": "database.url",
+    "VERP_ERASURE_WAIT_SECONDS": "database.erasure_wait_seconds",
     "VERP_BLOB_URL": "blobs.url",
     "VERP_S3_ENDPOINT_URL": "blobs.s3_endpoint_url",
     "VERP_KEY_PROVIDER": "keys.provider",
@@ -23,6 +24,8 @@ ENV_MAP: dict[str, str] = {
     "VERP_KMS_KEY_ID": "keys.kms_key_id",
     "VERP_KMS_ENDPOINT_URL": "keys.kms_endpoint_url",
     "VERP_AWS_REGION": "keys.aws_region",
+    "VERP_KEK_EPOCH_DAYS": "keys.epoch_days",
+    "VERP_KMS_DELETION_DAYS": "keys.kms_deletion_days",
     "VERP_SEGMENT_SIZE": "container.segment_size",
     "VERP_QUEUE_URL": "queue.url",
     "VERP_QUEUE_LEASE_SECONDS": "queue.lease_seconds",
@@ -30,6 +33,7 @@ ENV_MAP: dict[str, str] = {
     "VERP_MAX_UPLOAD_MIB": "ingest.max_size_mib",
     "VERP_VIDEO_PRESET": "ingest.video_preset",
     "VERP_AUDIT_KEY_FILE": "audit.hmac_key_file",
+    "VERP_AUDIT_SIGNING_KEY_FILE": "audit.signing_key_file",
     "VERP_AUDIT_CHECKPOINT_DIR": "audit.checkpoint_dir",
     "VERP_AUDIT_CHECKPOINT_URL": "audit.checkpoint_url",
     "VERP_SECRET_KEY_FILE": "web.secret_key_file",
@@ -66,11 +70,15 @@ class Settings:
     kms_key_id: str | None
     kms_endpoint_url: str | None
     aws_region: str
+    kek_epoch_days: int
+    kek_epoch_grace_minutes: int
+    kms_deletion_days: int
     segment_size: int
     queue_url: str
     queue_retries: int
     queue_retry_delay: int
     queue_lease_seconds: int
+    scheduler_lease_seconds: int
     workspace_dir: Path
     max_upload_bytes: int
     max_duration_seconds: int
@@ -84,6 +92,7 @@ class Settings:
     thumbnail_interval_seconds: float
     thumbnail_width: int
     audit_key_file: Path
+    audit_signing_key_file: Path
     audit_checkpoint_dir: Path
     audit_checkpoint_every: int
     audit_checkpoint_url: str | None
@@ -95,6 +104,7 @@ class Settings:
     session_minutes: int
     secure_cookies: bool
     login_attempts: int
+    login_address_attempts: int
     login_window_seconds: int
     totp_required: bool
     proxy_hops: int
@@ -102,6 +112,7 @@ class Settings:
     max_moment_seconds: int
     agreement_window_ms: int
     taxonomy_dir: Path | None
+    erasure_wait_seconds: float = 10.0
     retention: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -209,6 +220,16 @@ def _optional(raw: Mapping[str, Any], dotted: str) -> str | None:
     return str(value) if value else None
 
 
+def _erasure_wait(raw: Mapping[str, Any]) -> float:
+    value = _get(raw, "database.erasure_wait_seconds")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 3600:
+        raise SettingsError(
+            "database.erasure_wait_seconds (VERP_ERASURE_WAIT_SECONDS): expected a number of "
+            f"seconds from 0 to 3600, got {value!r}"
+        )
+    return float(value)
+
+
 def _checkpoint_url(raw: Mapping[str, Any]) -> str | None:
     url = _optional(raw, "audit.checkpoint_url")
     if url is not None and not url.startswith("s3://"):
@@ -226,6 +247,15 @@ def _checkpoint_lock_mode(raw: Mapping[str, Any]) -> str:
             f"audit.checkpoint_lock_mode: expected COMPLIANCE or GOVERNANCE, got {mode!r}"
         )
     return mode
+
+
+def _kms_deletion_days(raw: Mapping[str, Any]) -> int:
+    days = _positive(raw, "keys.kms_deletion_days")
+    if not 7 <= days <= 30:
+        raise SettingsError(
+            f"keys.kms_deletion_days (VERP_KMS_DELETION_DAYS): expected 7..30, got {days}"
+        )
+    return days
 
 
 def _build(raw: Mapping[str, Any]) -> Settings:
@@ -280,11 +310,15 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         kms_key_id=kms_key_id,
         kms_endpoint_url=_optional(raw, "keys.kms_endpoint_url"),
         aws_region=str(_get(raw, "keys.aws_region")),
+        kek_epoch_days=_positive(raw, "keys.epoch_days"),
+        kek_epoch_grace_minutes=_non_negative(raw, "keys.epoch_grace_minutes"),
+        kms_deletion_days=_kms_deletion_days(raw),
         segment_size=segment_size,
         queue_url=queue_url,
         queue_retries=int(_get(raw, "queue.retries")),
         queue_retry_delay=int(_get(raw, "queue.retry_delay_seconds")),
         queue_lease_seconds=_positive(raw, "queue.lease_seconds"),
+        scheduler_lease_seconds=_positive(raw, "queue.scheduler_lease_seconds"),
         workspace_dir=_path(raw, "ingest.workspace_dir", home, "workspace"),
         max_upload_bytes=_positive(raw, "ingest.max_size_mib") * 1024 * 1024,
         max_duration_seconds=_positive(raw, "ingest.max_duration_seconds"),
@@ -298,6 +332,7 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         thumbnail_interval_seconds=float(_get(raw, "ingest.thumbnail_interval_seconds")),
         thumbnail_width=_positive(raw, "ingest.thumbnail_width"),
         audit_key_file=_path(raw, "audit.hmac_key_file", home, "keys/audit.key"),
+        audit_signing_key_file=_path(raw, "audit.signing_key_file", home, "keys/audit-signing.pem"),
         audit_checkpoint_dir=_path(raw, "audit.checkpoint_dir", home, "audit-checkpoints"),
         audit_checkpoint_every=_positive(raw, "audit.checkpoint_every"),
         audit_checkpoint_url=_checkpoint_url(raw),
@@ -309,6 +344,7 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         session_minutes=_positive(raw, "web.session_minutes"),
         secure_cookies=bool(_get(raw, "web.secure_cookies")),
         login_attempts=_positive(raw, "web.login_attempts"),
+        login_address_attempts=_positive(raw, "web.login_address_attempts"),
         login_window_seconds=_positive(raw, "web.login_window_seconds"),
         totp_required=bool(_get(raw, "web.totp_required")),
         proxy_hops=_non_negative(raw, "web.proxy_hops"),
@@ -316,5 +352,6 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         max_moment_seconds=_positive(raw, "review.max_moment_seconds"),
         agreement_window_ms=_positive(raw, "review.agreement_window_ms"),
         taxonomy_dir=Path(taxonomy_dir) if taxonomy_dir else None,
+        erasure_wait_seconds=_erasure_wait(raw),
         retention=retention,
     )

@@ -20,8 +20,10 @@ on one Redis. The queue only carries ids; it is never trusted for correctness:
   apart; then the clip (or moment) is marked failed with a reason.
 
 Periodic jobs: ``expire_uploads`` (ingest.upload_expiry, every 15 minutes),
-``retention_sweep`` (storage.destruction, hourly), ``purge_sessions`` (ended sign-in
-sessions, storage.login_sessions, every 15 minutes) and ``recover_stalled``. Nothing is
+``retention_sweep`` (storage.destruction, hourly), ``kek_epoch`` (storage.kek: a new
+KEK epoch when due, hourly check), ``purge_sessions`` (ended sign-in
+sessions, storage.login_sessions, every 15 minutes) and ``recover_stalled``; with several
+workers only the holder of the scheduler lease queues them (ingest.scheduling). Nothing is
 built at import time: ``Services.queue`` builds a :class:`JobQueue` on first use.
 """
 
@@ -39,8 +41,10 @@ from huey.consumer import Consumer
 from ingest import claims, moments, outcomes, pipeline
 from ingest.claims import ClaimLost
 from ingest.clips import is_staging
+from ingest.scheduling import SchedulerLease
 from ingest.services import IngestServices, QueueServices
 from storage.audit import Actor
+from storage.db.engine import prepare_private_sqlite
 from storage.db.footage import Clip
 from storage.errors import NotFound, ValidationError
 
@@ -61,6 +65,7 @@ def make_huey(url: str) -> Huey:
     if parts.scheme == "sqlite":
         path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        prepare_private_sqlite(path)  # 0600, and so are its -wal/-shm
         return SqliteHuey(name, filename=str(path), results=False)
     if parts.scheme in ("redis", "rediss"):
         return RedisHuey(name, url=urlunsplit(parts._replace(query=rest)), results=False)
@@ -78,11 +83,14 @@ class JobQueue:
         task = self.huey.task
         self._process: TaskWrapper = task(context=True, name=PROCESS, **retry)(self._run_process)
         self._moment: TaskWrapper = task(context=True, name=MOMENT, **retry)(self._run_moment)
-        periodic = self.huey.periodic_task
-        periodic(crontab(minute="*/15"), name="expire_uploads")(self._expire_uploads)
-        periodic(crontab(minute="7"), name="retention_sweep")(self._retention_sweep)
-        periodic(crontab(minute="*/15"), name="purge_sessions")(self._purge_sessions)
-        periodic(crontab(), name="recover_stalled")(self.recover)
+        # Only the worker holding the scheduler lease queues periodic jobs (once per cluster).
+        self.scheduler_lease = SchedulerLease(services)
+        gate, periodic = self.scheduler_lease.gate, self.huey.periodic_task
+        periodic(gate(crontab(minute="*/15")), name="expire_uploads")(self._expire_uploads)
+        periodic(gate(crontab(minute="7")), name="retention_sweep")(self._retention_sweep)
+        periodic(gate(crontab(minute="*/15")), name="purge_sessions")(self._purge_sessions)
+        periodic(gate(crontab()), name="recover_stalled")(self.recover)
+        periodic(gate(crontab(minute="37")), name="kek_epoch")(self._kek_epoch)
 
     # -- producing ---------------------------------------------------------------------
     def enqueue_process(self, clip_id: str) -> None:
@@ -187,6 +195,24 @@ class JobQueue:
         from storage.login_sessions import purge_expired_sessions
 
         purge_expired_sessions(self.services)
+
+    def _kek_epoch(self) -> None:
+        """Hourly: start the next KEK epoch when one is due, or finish an unfinished one."""
+        from storage.kek import EpochPolicy, run_due_rotation
+
+        services = self.services
+        policy = EpochPolicy.from_settings(services.settings)
+        report = run_due_rotation(
+            services.db, services.vault.keys, services.audit, services.clock, policy
+        )
+        if report is not None:
+            log.info(
+                "KEK epoch %s: %d data keys re-wrapped, retired %s, waiting %s",
+                report.epoch,
+                report.rewrapped,
+                report.retired or "none",
+                report.still_in_use + report.in_grace or "none",
+            )
 
     def _retention_sweep(self) -> None:
         from storage.destruction import Destroyer
