@@ -8,7 +8,10 @@
     │                      facilitator, ``category`` (a RejectCategory) for code and audit
     ├── TranscodeError     ffmpeg failed unexpectedly; ``transient`` says whether a retry
     │   │                  may succeed, ``stderr_tail`` holds ffmpeg's last words
-    │   └── ToolTimeout    ffmpeg ran past its time budget (transient)
+    │   ├── ToolTimeout    ffmpeg ran past its time budget (transient)
+    │   │   └── ToolStalled    its progress stood still too long (transient)
+    │   └── WorkExceeded   it produced more than it declared, or used up its CPU
+    │                      limit: the input lied to the probe (permanent)
     ├── ThumbnailError     the rendition could not be read to make thumbnails
     ├── TransientFailure   (pipeline) a job failed for a reason a retry may fix
     ├── ClaimLost          (claims) another worker holds the clip, or its destruction began
@@ -50,9 +53,14 @@ class RejectCategory(StrEnum):
     TOO_LARGE = "too-large"
     TOO_LONG = "too-long"
     RESOLUTION_TOO_HIGH = "resolution-too-high"
+    IMPLAUSIBLE_TIMING = "implausible-timing"
+    NO_DURATION = "no-duration"
+    TOO_MANY_STREAMS = "too-many-streams"
+    EXTERNAL_REFERENCE = "external-reference"
 
 
 _AGAIN = "Please upload it again from the tablet."
+_ORIGINAL = "Please upload the original recording made by the tablet's camera app."
 
 #: Default facilitator-facing wording per category; cap rejections add the limit.
 DEFAULT_REASONS: dict[RejectCategory, str] = {
@@ -76,6 +84,20 @@ DEFAULT_REASONS: dict[RejectCategory, str] = {
     RejectCategory.TOO_LARGE: "This file is too large.",
     RejectCategory.TOO_LONG: "This video is too long.",
     RejectCategory.RESOLUTION_TOO_HIGH: "The picture size of this video is too large.",
+    RejectCategory.IMPLAUSIBLE_TIMING: (
+        "This video's timing is not what a camera records: it claims to run much longer "
+        f"than the pictures it contains. {_ORIGINAL}"
+    ),
+    RejectCategory.NO_DURATION: (
+        f"This video has no length: its pictures carry no timing. {_ORIGINAL}"
+    ),
+    RejectCategory.TOO_MANY_STREAMS: (
+        f"This file holds more tracks than a tablet's camera records. {_ORIGINAL}"
+    ),
+    RejectCategory.EXTERNAL_REFERENCE: (
+        "This file points to other files or web addresses instead of containing the "
+        f"whole video. {_ORIGINAL}"
+    ),
 }
 
 
@@ -120,6 +142,18 @@ class ToolTimeout(TranscodeError):
 
     def __init__(self, message: str, *, stderr_tail: str = "") -> None:
         super().__init__(message, transient=True, stderr_tail=stderr_tail)
+
+
+class ToolStalled(ToolTimeout):
+    """ffmpeg's progress stood still longer than allowed and it was killed."""
+
+
+class WorkExceeded(TranscodeError):
+    """ffmpeg produced more output than the transcode declared, or used up its CPU-time
+    limit, and was killed. Permanent: the file made it do more than it claimed to need."""
+
+    def __init__(self, message: str, *, stderr_tail: str = "") -> None:
+        super().__init__(message, transient=False, stderr_tail=stderr_tail)
 
 
 class ThumbnailError(IngestError):

@@ -11,11 +11,15 @@ Allow-list, in this order (cheapest and least exposed first):
    on purpose: Android's camera apps write MP4, and accepting it would expose the
    Matroska demuxer as well.
 3. Top-level box walk: a box running past the end of the file, or no ``moov`` box, is
-   a recording that was cut off; a ``moov`` without a ``vide`` track has no picture.
+   a recording that was cut off; a ``moov`` without a ``vide`` track has no picture;
+   more than ``Caps.max_streams`` tracks, or a data reference pointing outside the
+   file, is not tablet footage (ingest.sniff).
 4. ffmpeg pass A, demuxing only (``-f mov`` forced, ``-protocol_whitelist file``,
-   external data references off, ``-c copy -f framecrc``): codecs and dimensions come
-   from the framecrc header (machine-written, unlike the stream dump, whose metadata
-   an uploader controls), durations and frame timing from the packet lines.
+   external data references off, ``-c copy -f framecrc``; ingest.demux_pass): codecs
+   and dimensions come from the framecrc header (machine-written, unlike the stream
+   dump, whose metadata an uploader controls), durations and frame timing from the
+   counted packets, which must be plausible for a camera (ingest.plausibility: no
+   long gaps, a duration backed by frames, a real duration at all).
 5. Caps on dimensions and duration, the codec allow-lists.
 6. ffmpeg pass B decodes the first second with ``-xerror``: a file that passes the
    structural checks but does not decode is refused as damaged.
@@ -24,13 +28,13 @@ Allow-list, in this order (cheapest and least exposed first):
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from ingest import ffmpeg_tool
+from ingest import demux_pass, ffmpeg_tool
 from ingest.errors import MediaRejected, RejectCategory
+from ingest.plausibility import check_timing
 from ingest.sniff import check_structure, sniff
 
 R = RejectCategory
@@ -57,6 +61,12 @@ class Caps:
     max_duration_s: float = 4 * 3600
     max_width: int = 4096
     max_height: int = 4096
+    #: Tracks a tablet writes: video, sound and a metadata track or two.
+    max_streams: int = 4
+    #: Longest pause between two consecutive frames (or audio packets) a camera makes.
+    max_frame_gap_s: float = 5.0
+    #: How far the average frame interval may exceed the typical (median) one.
+    max_interval_ratio: float = 4.0
 
 
 @dataclass(frozen=True)
@@ -130,132 +140,31 @@ def probe(path: Path, *, caps: Caps | None = None, timeout_s: float = 900.0) -> 
         )
     with path.open("rb") as f:
         container, brand = sniff(f.read(4096))
-        check_structure(f, size)
+        check_structure(f, size, max_tracks=caps.max_streams)
     # Opening the input decodes a few frames to learn stream parameters, so the
-    # allocation bound applies before the real dimensions are known: use the caps.
-    demux = _demux(path, timeout_s, max_alloc_bytes(caps.max_width, caps.max_height))
+    # allocation and memory bounds apply before the real dimensions are known: caps.
+    demux = demux_pass.demux(
+        path,
+        timeout_s,
+        alloc_limit=max_alloc_bytes(caps.max_width, caps.max_height),
+        limits=demux_pass.probe_limits(caps.max_width, caps.max_height),
+    )
+    if len(demux.streams) > caps.max_streams:  # a second count, by ffmpeg's own reading
+        raise MediaRejected(R.TOO_MANY_STREAMS, detail=f"{len(demux.streams)} streams")
     info = _describe(demux, container=container, brand=brand, size=size)
+    check_timing(
+        demux_pass.timings(demux),
+        header_duration_ms=demux.header_duration_ms,
+        max_gap_s=caps.max_frame_gap_s,
+        max_ratio=caps.max_interval_ratio,
+    )
     _check_caps(info, caps)
     _decode_check(path, info, timeout_s)
     return info
 
 
-# ---------------------------------------------------------------- ffmpeg pass A
-
-_STREAM_RE = re.compile(
-    r"^\s*Stream #0:(\d+)(?:\[\w+\])?(?:\([^)]*\))?: (Video|Audio|Subtitle|Data|Attachment): "
-    r"(\w+)(.*)$"
-)
-_ROTATION_RE = re.compile(
-    r"^\s*(?:Display Matrix|displaymatrix): rotation of (-?\d+(?:\.\d+)?) degrees", re.I
-)
 _PIXFMT_RE = re.compile(r", (\w+)(?:\(([^)]*)\))?, \d+x\d+")
 _HDR_TRANSFERS = ("arib-std-b67", "smpte2084")
-
-
-@dataclass
-class _DumpStream:
-    index: int
-    kind: str
-    codec: str
-    rest: str
-    rotation: int = 0
-
-
-@dataclass
-class _Track:
-    """One framecrc output stream: header facts and running packet statistics."""
-
-    header: dict[str, str] = field(default_factory=dict)
-    count: int = 0
-    first_pts: int | None = None
-    end_pts: int | None = None
-    first_dts: int = 0
-    prev_dts: int | None = None
-    deltas: Counter[int] = field(default_factory=Counter)
-
-    def add(self, dts: int, pts: int, duration: int) -> None:
-        self.count += 1
-        self.first_pts = pts if self.first_pts is None else min(self.first_pts, pts)
-        self.end_pts = pts + duration if self.end_pts is None else max(self.end_pts, pts + duration)
-        if self.prev_dts is None:
-            self.first_dts = dts
-        elif dts > self.prev_dts:
-            self.deltas[dts - self.prev_dts] += 1
-        self.prev_dts = dts
-
-    @property
-    def time_base(self) -> Fraction:
-        num, _, den = self.header.get("tb", "1/1").partition("/")
-        return Fraction(int(num), int(den or 1)) if num.isdigit() and den.isdigit() else Fraction(1)
-
-    @property
-    def span(self) -> Fraction:
-        if self.first_pts is None or self.end_pts is None:
-            return Fraction(0)
-        return (self.end_pts - self.first_pts) * self.time_base
-
-
-@dataclass
-class _Demux:
-    streams: list[_DumpStream]
-    tracks: dict[int, _Track]
-    header_duration_ms: int | None
-
-
-def _input_args(path: Path) -> list[str]:
-    # Forced demuxer and protocol allow-list: a crafted file can name neither another
-    # demuxer (HLS, concat) nor another protocol; drefs would let it open other files.
-    path_arg = f"file:{path.resolve()}"
-    return ["-f", "mov", "-protocol_whitelist", "file", "-enable_drefs", "0", "-i", path_arg]
-
-
-def _demux(path: Path, timeout_s: float, alloc_limit: int) -> _Demux:
-    tracks: dict[int, _Track] = {}
-
-    def on_line(line: str) -> None:
-        if line.startswith("#"):
-            key, _, value = line[1:].partition(":")
-            name, _, number = key.rpartition(" ")
-            if number.isdigit():
-                tracks.setdefault(int(number), _Track()).header[name] = value.strip()
-            return
-        cols = [c.strip() for c in line.split(",", 5)]
-        if len(cols) >= 5 and all(c.lstrip("-").isdigit() for c in cols[:4]):
-            stream, dts, pts, duration = (int(c) for c in cols[:4])
-            tracks.setdefault(stream, _Track()).add(dts, pts, duration)
-
-    args = ["-max_alloc", str(alloc_limit), *_input_args(path)]
-    args += ["-map", "0:v?", "-map", "0:a?", "-c", "copy"]
-    result = ffmpeg_tool.run(
-        ffmpeg_tool.command(*args, "-f", "framecrc", "pipe:1"),
-        timeout_s=timeout_s,
-        on_stdout_line=on_line,
-    )
-    err = result.stderr
-    # Only ffmpeg's own log lines ("[component @ 0x...] ...") count: dumped metadata is
-    # indented, so a title saying "partial file" cannot get a clip refused.
-    logged = [line for line in err.splitlines() if line.startswith("[")]
-    if any("moov atom not found" in line or "partial file" in line for line in logged):
-        raise MediaRejected(R.TRUNCATED, detail="ffmpeg: moov missing or partial file")
-    if result.returncode < 0:
-        raise ffmpeg_tool.failure("demuxing", result)
-    if result.returncode != 0:
-        raise MediaRejected(R.CORRUPT, detail=f"demux exit status {result.returncode}")
-    streams: list[_DumpStream] = []
-    duration_ms = None
-    for line in err.splitlines():
-        if line.startswith(("Output #", "Stream mapping:")):
-            break  # the output's own stream dump follows; only the input's is wanted
-        if m := _STREAM_RE.match(line):
-            streams.append(_DumpStream(int(m[1]), m[2].lower(), m[3], m[4]))
-        elif (m := _ROTATION_RE.match(line)) and streams:
-            streams[-1].rotation = round(float(m[1]) / 90) * 90 % 360
-        elif duration_ms is None and (
-            m := re.match(r"^\s*Duration: (\d+):(\d\d):(\d\d\.\d+)", line)
-        ):
-            duration_ms = round((int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3])) * 1000)
-    return _Demux(streams, tracks, duration_ms)
 
 
 def _snap(rate: Fraction) -> Fraction:
@@ -266,18 +175,13 @@ def _snap(rate: Fraction) -> Fraction:
     return rate.limit_denominator(1001)
 
 
-def _frame_rates(track: _Track) -> tuple[Fraction, Fraction, bool]:
+def _frame_rates(track: demux_pass.Track) -> tuple[Fraction, Fraction, bool]:
     """Return (rate, average rate, variable?) from the video packet intervals."""
     total = sum(track.deltas.values())
-    if total == 0 or track.prev_dts is None:
+    median = track.median_delta()
+    if median is None or track.prev_dts is None:
         one = track.span if track.span > 0 else Fraction(1, 30)
         return _snap(1 / one), _snap(1 / one), False
-    median, seen = 0, 0
-    for delta in sorted(track.deltas):
-        seen += track.deltas[delta]
-        if seen * 2 >= total:
-            median = delta
-            break
     tolerance = max(1, median // 50)
     near = sum(c for d, c in track.deltas.items() if abs(d - median) <= tolerance)
     variable = near < 0.95 * total
@@ -286,7 +190,7 @@ def _frame_rates(track: _Track) -> tuple[Fraction, Fraction, bool]:
     return (_snap(1 / (median * tb)) if variable else average), average, variable
 
 
-def _describe(demux: _Demux, *, container: str, brand: str, size: int) -> MediaInfo:
+def _describe(demux: demux_pass.Demux, *, container: str, brand: str, size: int) -> MediaInfo:
     """Combine the stream dump and the framecrc facts; refuse if they disagree."""
     av = [s for s in demux.streams if s.kind in ("video", "audio")]
     # -map 0:v? -map 0:a? puts every video stream first, then every audio stream.
@@ -369,9 +273,11 @@ def _decode_check(path: Path, info: MediaInfo, timeout_s: float) -> None:
     if info.audio_stream_index is not None:
         maps += ["-map", f"0:{info.audio_stream_index}"]
     limit = str(max_alloc_bytes(info.width, info.height))
-    args = ["-v", "error", "-xerror", "-max_alloc", limit, *_input_args(path), *maps]
+    args = ["-v", "error", "-xerror", "-max_alloc", limit, *demux_pass.input_args(path), *maps]
     argv = ffmpeg_tool.command(*args, "-t", "1", "-f", "null", "-")
-    result = ffmpeg_tool.run(argv, timeout_s=timeout_s)
+    result = ffmpeg_tool.run(
+        argv, timeout_s=timeout_s, limits=demux_pass.probe_limits(info.width, info.height)
+    )
     if result.returncode < 0:
         raise ffmpeg_tool.failure("decode check", result)
     if result.returncode != 0:

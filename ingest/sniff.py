@@ -10,7 +10,11 @@ WebM would expose a second demuxer.
 
 :func:`check_structure` walks the box tree just enough to tell a recording that was
 cut off (a box running past the end, no ``moov`` index) or has no picture (no ``vide``
-track handler) from one that may be probed.
+track handler) from one that may be probed. It also refuses, before any decoder runs,
+files no tablet camera writes: more tracks than ``max_tracks`` (each one costs ffmpeg
+memory and time), and data references (``dref`` entries) that are not
+self-contained, i.e. that point at another file or a URL (``file:///etc/passwd``,
+``http://127.0.0.1/``) for the samples instead of carrying them.
 """
 
 from __future__ import annotations
@@ -134,13 +138,50 @@ def _zero_padding(f: BinaryIO, pos: int, size: int) -> bool:
     return not any(f.read(size - pos))
 
 
-def check_structure(f: BinaryIO, size: int) -> None:
+#: Data reference entry types (ISO 14496-12 ``url ``/``urn ``; QuickTime ``alis``,
+#: ``rsrc``): flag 0x000001 means "the data is in this file"; anything else points away.
+_SELF_CONTAINED = 0x000001
+
+
+def _check_data_references(f: BinaryIO, start: int, end: int) -> None:
+    """Refuse a ``dref`` (payload ``start``..``end``) with an entry that is not
+    self-contained; the entry count must match the entries present.
+
+    Raises:
+        MediaRejected: EXTERNAL_REFERENCE, or CORRUPT for a malformed table.
+    """
+    f.seek(start)
+    header = f.read(8)
+    if len(header) < 8:
+        raise MediaRejected(R.CORRUPT, detail="short dref")
+    (count,) = struct.unpack(">I", header[4:8])
+    entries: list[tuple[bytes, int, int]] = []
+    pos = start + 8
+    while pos + 8 <= end:
+        kind, payload, box_end = _box_at(f, pos, end)
+        if box_end > end:
+            raise MediaRejected(R.CORRUPT, detail="dref entry overflows")
+        entries.append((kind, payload, box_end))
+        pos = box_end
+    if count != len(entries):
+        raise MediaRejected(R.CORRUPT, detail=f"dref declares {count}, holds {len(entries)}")
+    for kind, payload, box_end in entries:
+        f.seek(payload)
+        version_flags = f.read(4)
+        flags = int.from_bytes(version_flags[1:4], "big") if len(version_flags) == 4 else 0
+        if not flags & _SELF_CONTAINED or box_end - payload > 4:
+            label = kind.decode("latin-1", errors="replace")
+            raise MediaRejected(R.EXTERNAL_REFERENCE, detail=f"dref entry {label!r}")
+
+
+def check_structure(f: BinaryIO, size: int, *, max_tracks: int = 4) -> None:
     """Walk the top-level boxes of an ISO-BMFF/QuickTime file of ``size`` bytes.
 
     Raises:
         MediaRejected: a box runs past the end of the file or there is no ``moov``
-            (TRUNCATED), a box is malformed (CORRUPT), or no track is video
-            (AUDIO_ONLY or NO_VIDEO).
+            (TRUNCATED), a box is malformed (CORRUPT), there are more than
+            ``max_tracks`` tracks (TOO_MANY_STREAMS), a data reference points outside
+            the file (EXTERNAL_REFERENCE), or no track is video (AUDIO_ONLY or NO_VIDEO).
     """
     pos, count, moov = 0, 0, None
     while pos < size:
@@ -161,11 +202,19 @@ def check_structure(f: BinaryIO, size: int) -> None:
         # Cameras write the index (moov) when recording stops: without it, it never did.
         raise MediaRejected(R.TRUNCATED, detail="no moov box")
     handlers: set[bytes] = set()
-    for trak_start, trak_end in _children(f, *moov).get(b"trak", []):
+    traks = _children(f, *moov).get(b"trak", [])
+    if len(traks) > max_tracks:
+        raise MediaRejected(R.TOO_MANY_STREAMS, detail=f"{len(traks)} tracks")
+    for trak_start, trak_end in traks:
         for mdia in _children(f, trak_start, trak_end).get(b"mdia", []):
-            for hdlr_start, hdlr_end in _children(f, *mdia).get(b"hdlr", []):
+            mdia_boxes = _children(f, *mdia)
+            for hdlr_start, hdlr_end in mdia_boxes.get(b"hdlr", []):
                 if hdlr_end - hdlr_start >= 12:
                     f.seek(hdlr_start + 8)  # version/flags, then pre_defined (ISO) or
                     handlers.add(f.read(4))  # component type (QuickTime): subtype next
+            for minf in mdia_boxes.get(b"minf", []):
+                for dinf in _children(f, *minf).get(b"dinf", []):
+                    for dref in _children(f, *dinf).get(b"dref", []):
+                        _check_data_references(f, *dref)
     if b"vide" not in handlers:
         raise MediaRejected(R.AUDIO_ONLY if b"soun" in handlers else R.NO_VIDEO)

@@ -18,18 +18,30 @@ Frame rate is made constant (the ``fps`` filter, then ``-fps_mode cfr``) at a ra
 derived from the source; frames are placed by their original timestamps, so a frame's
 time in the rendition is its time in the original and annotations made on the
 rendition stay on the frames they describe.
+
+Bounded work: before ffmpeg starts, :func:`plan_work` declares how many frames the
+rendition will have (duration x output rate) and refuses a source whose rendition would
+need far more frames than it holds (IMPLAUSIBLE_TIMING). While it runs, ffmpeg is
+capped at ``max_duration_s x max_frame_rate`` output frames (``-frames:v``), watched
+(ingest.ffmpeg_watchdog: killed when its progress stalls or passes the declared frames
+or duration) and held to RLIMIT_AS / RLIMIT_CPU sized from the frame size and the
+declared frames (ingest.ffmpeg_limits).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import ffmpeg
 
 from ingest import ffmpeg_tool
-from ingest.errors import TranscodeError
+from ingest.errors import MediaRejected, RejectCategory, TranscodeError
+from ingest.ffmpeg_limits import Limits, address_space_for
+from ingest.ffmpeg_watchdog import ProgressWatchdog
 from ingest.probe import MediaInfo, max_alloc_bytes
 
 #: Constant rates offered for variable-frame-rate or over-fast sources.
@@ -73,6 +85,76 @@ def output_frame_rate(info: MediaInfo, max_frame_rate: int = 60) -> Fraction:
     return next((r for r in allowed if r >= floor), allowed[-1])
 
 
+@dataclass(frozen=True)
+class WorkBudget:
+    """What one transcode may cost, declared before it starts.
+
+    ``frames`` is the rendition's expected frame count; the watchdog allows
+    ``max_frames`` (a little slack for rounding) and ``max_out_time_us`` of output.
+    ``frame_cap`` (``-frames:v``) is the absolute cap from the settings' duration and
+    frame-rate limits. ``limits`` are the kernel limits ffmpeg runs under.
+    """
+
+    rate: Fraction
+    frames: int
+    max_frames: int
+    max_out_time_us: int
+    frame_cap: int
+    stall_s: float
+    limits: Limits
+
+
+#: CPU seconds allowed per megapixel of output frame (decode, filters, x264 at the
+#: default preset use ~0.013 s on this project's reference machine: 7x headroom).
+CPU_SECONDS_PER_MEGAPIXEL_FRAME = 0.1
+#: CPU seconds every transcode may use regardless of size (start-up, tiny clips).
+CPU_SECONDS_BASE = 120
+#: How many rendition frames a source frame may turn into (VFR slack, rate rounding).
+MAX_FRAMES_PER_SOURCE_FRAME = 4
+
+
+def plan_work(
+    info: MediaInfo,
+    *,
+    max_frame_rate: int = 60,
+    max_duration_s: float = 4 * 3600,
+    stall_s: float = 60.0,
+    cpu_per_megapixel_frame: float = CPU_SECONDS_PER_MEGAPIXEL_FRAME,
+    tonemap: bool = False,
+) -> WorkBudget:
+    """Declare the work of transcoding ``info`` and refuse a source that cannot back it.
+
+    Raises:
+        MediaRejected: IMPLAUSIBLE_TIMING when the rendition would need more than
+            :data:`MAX_FRAMES_PER_SOURCE_FRAME` frames per frame the source holds (a
+            declared duration the frames do not back).
+    """
+    rate = output_frame_rate(info, max_frame_rate)
+    duration = Fraction(info.duration_ms, 1000)
+    frames = max(1, math.ceil(duration * rate))
+    if frames > MAX_FRAMES_PER_SOURCE_FRAME * info.frame_count + 2 * rate:
+        raise MediaRejected(
+            RejectCategory.IMPLAUSIBLE_TIMING,
+            detail=f"{frames} rendition frames from {info.frame_count} source frames",
+        )
+    slack = max(5, frames // 50)
+    megapixels = info.width * info.height / 1e6
+    # Decoding costs per source frame (a 240 fps source is decoded whole), encoding per
+    # rendition frame; PQ tone mapping in float RGB costs about four times as much.
+    work = max(frames, info.frame_count) * megapixels * cpu_per_megapixel_frame
+    cpu = CPU_SECONDS_BASE + math.ceil(work * (4 if tonemap else 1))
+    memory = address_space_for(info.width, info.height * (2 if info.is_hdr else 1))
+    return WorkBudget(
+        rate=rate,
+        frames=frames,
+        max_frames=frames + slack,
+        max_out_time_us=info.duration_ms * 1000 + 2_000_000 + info.duration_ms * 20,
+        frame_cap=max(1, math.ceil(max_duration_s * max_frame_rate)),
+        stall_s=stall_s,
+        limits=Limits(cpu_seconds=cpu, address_space_bytes=memory),
+    )
+
+
 def build_command(
     src: Path,
     dst: Path,
@@ -83,10 +165,12 @@ def build_command(
     audio_bitrate: str = "128k",
     max_frame_rate: int = 60,
     tonemap: bool = True,
+    frame_cap: int | None = None,
 ) -> list[str]:
     """Return the ffmpeg argument list for :func:`transcode` (executable first).
 
-    ``tonemap`` allows the zscale tone-mapping chain for PQ sources (needs libzimg).
+    ``tonemap`` allows the zscale tone-mapping chain for PQ sources (needs libzimg);
+    ``frame_cap`` (``-frames:v``) stops the output after that many frames.
     """
     rate = output_frame_rate(info, max_frame_rate)
     source = ffmpeg.input(
@@ -117,6 +201,8 @@ def build_command(
         to_sdr = _PQ_TO_SDR if tonemap and info.color_transfer == "smpte2084" else _HLG_TO_SDR
         video_filter = f"{to_sdr},{_GEOMETRY}"
         options |= {"color_primaries": "bt709", "color_trc": "bt709", "colorspace": "bt709"}
+    if frame_cap is not None:
+        options["frames:v"] = frame_cap
     # The fps filter first: it places frames on the constant grid by their timestamps
     # (dropping or repeating) before the costlier filters run, and unlike output-side
     # -r alone it does not pad the end (120 fps -> 60 fps kept 1.000 s, not 1.033 s).
@@ -157,19 +243,40 @@ def transcode(
     max_frame_rate: int = 60,
     progress: Callable[[float], None] | None = None,
     timeout_s: float | None = None,
-) -> None:
+    max_duration_s: float = 4 * 3600,
+    stall_s: float = 60.0,
+    cpu_per_megapixel_frame: float = CPU_SECONDS_PER_MEGAPIXEL_FRAME,
+) -> WorkBudget:
     """Write the browser rendition of ``src`` (already accepted by ``probe``) to ``dst``.
 
-    ``progress`` receives the fraction done (0.0 to 1.0, monotonic, 1.0 on success); if
-    it raises, ffmpeg is killed and the exception propagates. ``timeout_s`` defaults to
-    five minutes plus four times the clip's duration (more for frames above 1080p and
-    for PQ tone mapping). ``dst`` is removed on failure.
+    The work is declared first (:func:`plan_work`, which may refuse the source) and
+    enforced while ffmpeg runs: frame cap, watchdog (``stall_s`` without progress, or
+    output past the declared frames/duration) and kernel limits. ``progress`` receives
+    the fraction done (0.0 to 1.0, monotonic, 1.0 on success); if it raises, ffmpeg is
+    killed and the exception propagates. ``timeout_s`` defaults to five minutes plus
+    four times the clip's duration (more for frames above 1080p and for PQ tone
+    mapping). ``dst`` is removed on failure. Returns the budget it ran under.
 
     Raises:
+        MediaRejected: IMPLAUSIBLE_TIMING, before ffmpeg starts (see plan_work).
         TranscodeError: ffmpeg failed (``transient`` tells the worker whether to retry);
-            ToolTimeout: it ran out of time; ToolMissing: no ffmpeg.
+            ToolTimeout / ToolStalled: it ran out of time or stopped progressing;
+            WorkExceeded: it passed its declared work or CPU limit; ToolMissing: no ffmpeg.
     """
     tonemap = info.color_transfer == "smpte2084" and ffmpeg_tool.has_filter("zscale")
+    budget = plan_work(
+        info,
+        max_frame_rate=max_frame_rate,
+        max_duration_s=max_duration_s,
+        stall_s=stall_s,
+        cpu_per_megapixel_frame=cpu_per_megapixel_frame,
+        tonemap=tonemap,
+    )
+    watchdog = ProgressWatchdog(
+        stall_s=budget.stall_s,
+        max_frames=budget.max_frames,
+        max_out_time_us=budget.max_out_time_us,
+    )
     argv = build_command(
         src,
         dst,
@@ -179,6 +286,7 @@ def transcode(
         audio_bitrate=audio_bitrate,
         max_frame_rate=max_frame_rate,
         tonemap=tonemap,
+        frame_cap=budget.frame_cap,
     )
     if timeout_s is None:
         # A hang guard, not a schedule: generous for big frames and PQ tone mapping,
@@ -187,7 +295,12 @@ def transcode(
         timeout_s = 300 + 4 * scale * info.duration_ms / 1000
     try:
         result = ffmpeg_tool.run_with_progress(
-            argv, duration_ms=info.duration_ms, timeout_s=timeout_s, progress=progress
+            argv,
+            duration_ms=info.duration_ms,
+            timeout_s=timeout_s,
+            progress=progress,
+            limits=budget.limits,
+            watchdog=watchdog,
         )
         if result.returncode != 0:
             raise ffmpeg_tool.failure("transcode", result)
@@ -199,3 +312,4 @@ def transcode(
     except BaseException:
         dst.unlink(missing_ok=True)
         raise
+    return budget
