@@ -1,11 +1,11 @@
-"""Audit log entries, legal holds and tombstones of destroyed clips."""
+"""Audit log entries, legal holds, tombstones of destroyed clips and KEK epochs."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db.base import ID, Base, new_id
@@ -64,8 +64,40 @@ class Tombstone(Base):
     requested_at: Mapped[datetime | None] = mapped_column(default=None)
     requested_by: Mapped[str | None] = mapped_column(String(64), default=None)
     key_destroyed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When verp verified the wrapped key gone from every live database file, and how.
+    erased_at: Mapped[datetime | None] = mapped_column(default=None)
+    erasure_evidence: Mapped[str | None] = mapped_column(String(400), default=None)
     method: Mapped[str] = mapped_column(String(64), default="crypto-shred")
     annotation_count: Mapped[int] = mapped_column(Integer, default=0)
     blob_count: Mapped[int] = mapped_column(Integer, default=0)
     audit_seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
     audit_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The KEK that wrapped the data key when it was shredded: once its epoch (and every
+    # earlier one) is retired, no copy of the wrapped key anywhere can be unwrapped.
+    kek_provider: Mapped[str | None] = mapped_column(String(20), default=None)
+    kek_version: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+class KekEpoch(Base):
+    """One key-encryption-key epoch (storage.kek): when its KEK was created, became
+    current, was superseded and retired, and when its key material is gone for good
+    (local key file: the retirement; KMS: the deletion date KMS reports)."""
+
+    __tablename__ = "kek_epochs"
+    __table_args__ = (
+        UniqueConstraint("provider", "number", name="uq_kek_epochs_provider_number"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    provider: Mapped[str] = mapped_column(String(20))
+    number: Mapped[int] = mapped_column(Integer)
+    # As stored in data_keys.kek_version: the key-file version, or the KMS key ARN.
+    # Empty until the key material exists (the epoch was claimed, then created).
+    kek_version: Mapped[str] = mapped_column(String(200), default="", index=True)
+    provider_key_id: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime]
+    current_from: Mapped[datetime | None] = mapped_column(default=None)
+    superseded_at: Mapped[datetime | None] = mapped_column(default=None)
+    retire_due_at: Mapped[datetime | None] = mapped_column(default=None)
+    retired_at: Mapped[datetime | None] = mapped_column(default=None)
+    destroyed_at: Mapped[datetime | None] = mapped_column(default=None)

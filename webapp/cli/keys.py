@@ -1,10 +1,18 @@
-"""`verp keys ...`: key-encryption-key status and rotation."""
+"""`verp keys ...`: key-encryption-key status, rotation and epochs."""
 
 from __future__ import annotations
 
 import click
 
-from storage.rotation import DEFAULT_BATCH, key_status, rotate_keys
+from storage.kek import (
+    DEFAULT_BATCH,
+    EpochPolicy,
+    RotationOptions,
+    epoch_keys,
+    key_status,
+    rotate_keys,
+    views,
+)
 from webapp.cli.common import CLI_ACTOR, emit, json_option, services
 
 
@@ -41,30 +49,51 @@ def keys_status(as_json: bool) -> None:
 )
 @json_option
 def keys_rotate(batch_size: int, as_json: bool) -> None:
-    """Rotate the KEK and re-wrap every data key; video is not re-encrypted.
+    """Start a new KEK epoch now: re-wrap every data key, then destroy the old KEK.
 
-    Safe to interrupt: running it again finishes the unfinished rotation first.
+    Video is not re-encrypted. Safe to interrupt: running it again finishes the
+    unfinished rotation first. The worker does the same every `keys.epoch_days`.
     """
     with services() as svc:
-        report = rotate_keys(
-            svc.db, svc.keys, svc.audit, svc.clock, CLI_ACTOR, batch_size=batch_size
-        )
-    if report.provider == "kms":
-        head = f"current KMS key {report.current_version}"
-    elif report.added_version:
-        head = f"new KEK version {report.added_version}"
-    else:
+        policy = EpochPolicy.from_settings(svc.settings)
+        options = RotationOptions(batch_size=batch_size, period=policy.period)
+        report = rotate_keys(svc.db, svc.keys, svc.audit, svc.clock, CLI_ACTOR, options=options)
+        epochal = epoch_keys(svc.keys) is not None
+    if report.added_version:
+        head = f"new KEK epoch {report.epoch} (version {report.added_version})"
+    elif epochal:
         head = f"finished the unfinished rotation to KEK version {report.current_version}"
+    else:
+        head = f"current KMS key {report.current_version} (not an alias: no epochs)"
     lines = [head, f"re-wrapped {report.rewrapped} data keys in {report.batches} batches"]
     if report.retired:
-        lines.append(f"retired KEK versions {', '.join(report.retired)}")
+        lines.append(f"retired (destroyed) KEK versions {', '.join(report.retired)}")
     if report.still_in_use:
         lines.append(
             f"not retired (still in use): {', '.join(report.still_in_use)}; run again to finish"
         )
-    if report.provider == "kms":
-        lines.append("KMS rotates its key material itself; enable automatic key rotation")
     emit(report.as_dict(), as_json, text="\n".join(lines))
+
+
+@keys.command("epochs")
+@json_option
+def keys_epochs(as_json: bool) -> None:
+    """List the KEK epochs: created, current from, retired, key material destroyed."""
+    with services() as svc, svc.db.session() as session:
+        rows = views(session, svc.keys.name, svc.clock.now())
+    data = [row.as_dict() for row in rows]
+    lines = [
+        f"epoch {r.number} [{r.state}] version {r.kek_version or '-'}: created "
+        f"{r.created_at:%Y-%m-%d %H:%M}, current from {_when(r.current_from)}, "
+        f"retire due {_when(r.retire_due_at)}, retired {_when(r.retired_at)}, "
+        f"destroyed {_when(r.destroyed_at)}"
+        for r in rows
+    ]
+    emit(data, as_json, text="\n".join(lines) or "no epochs recorded yet")
+
+
+def _when(value: object) -> str:
+    return f"{value:%Y-%m-%d %H:%M}" if value is not None else "-"
 
 
 def register(cli: click.Group) -> None:

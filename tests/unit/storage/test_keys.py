@@ -85,19 +85,34 @@ class TestLocalKeyFile:
         with pytest.raises(KeyProviderError, match="kms"):
             key_file.unwrap(WrappedKey("kms", "1", wrapped.blob), CTX)
 
-    def test_rotation_steps_rewrap_then_retire(self, key_file: LocalKeyFile) -> None:
+    def test_rotation_steps_prepare_activate_rewrap_then_destroy(
+        self, key_file: LocalKeyFile
+    ) -> None:
         data_key, old = key_file.generate(CTX)
-        assert key_file.add_version() == "2"
+        assert key_file.new_version(2) == "2"
+        # Prepared, not current: new data keys stay on version 1 until make_current.
+        assert (key_file.current_version(), key_file.pending_version()) == ("1", "2")
+        assert list(key_file.versions()) == ["1"]
+        assert key_file.new_version(2) == "2"  # idempotent: the prepared key is kept
+        assert key_file.generate(CTX)[1].kek_version == "1"
+        key_file.make_current("2")
+        assert (key_file.current_version(), key_file.pending_version()) == ("2", None)
         assert mode(key_file.path) == 0o600
         new = key_file.rewrap(old, CTX)
         assert new.kek_version == "2"
         assert key_file.unwrap(new, CTX) == data_key
         # A fresh reader of the file sees the same state.
         assert LocalKeyFile(key_file.path).unwrap(new, CTX) == data_key
-        assert key_file.retire_others() == ["1"]
+        key_file.destroy_version("1")
+        key_file.destroy_version("1")  # idempotent
+        assert key_file.is_destroyed("1") and not key_file.is_destroyed("2")
         assert list(json.loads(key_file.path.read_text())["versions"]) == ["2"]
         with pytest.raises(KeyProviderError, match="version 1"):
             key_file.unwrap(old, CTX)
+        with pytest.raises(KeyProviderError, match="current"):
+            key_file.destroy_version("2")
+        with pytest.raises(KeyProviderError, match="not newer"):
+            key_file.new_version(2)
 
 
 class TestSecretFiles:

@@ -15,7 +15,7 @@ from storage.db.governance import AuditEntry
 from storage.errors import KeyProviderError
 from storage.keys import KeyProvider, LocalKeyFile
 from storage.kms import KmsKeyProvider
-from storage.rotation import key_status, rotate_keys
+from storage.kek import key_status, rotate_keys
 from storage.vault import Vault
 from tests.moto_server import REGION, kms_client
 from tests.unit.storage.vault_helpers import store_blob
