@@ -20,8 +20,9 @@ from storage.audit import Actor, AuditLog
 from storage.db.footage import KINDS, Blob, Clip, Consent
 from storage.db.tenancy import Site, User
 from storage.errors import NotFound, PermissionDenied, ValidationError
+from storage.programme import Placement, record_present_families, resolve_placement
 from storage.purposes import default_purpose, require_clip_purpose
-from storage.retention import compute_delete_after
+from storage.retention import compute_delete_after, recompute_clip
 from storage.vault import Vault
 
 STAGING_PREFIX = "staging-"
@@ -57,13 +58,20 @@ def register_clip(
     uploaded_by: str | None,
     title: str = "",
     trainee_id: str | None = None,
+    placement: Placement | None = None,
+    training_block: int | None = None,
 ) -> Clip:
     """Create a clip (status ``receiving``), its data key and ``delete_after``.
 
-    Audited as ``clip.register``; runs in the caller's unit of work. Raises
-    PermissionDenied for a role that may not upload, ValidationError for an unknown kind,
-    a consent of another site or without an active purpose, a bad title or a trainee who
-    is not a user of the site.
+    ``placement`` says where the clip belongs in the programme (group, and family or
+    group session with the families present; storage/programme/placement.py); without
+    one the clip goes to its consent's enrolled family's group, else to the site's
+    "unassigned" group. ``training_block`` (1-3) marks a trainee's footage reviewed in
+    that block. Audited as ``clip.register``; runs in the caller's unit of work. Raises
+    PermissionDenied for a role that may not upload, NotFound for a group, family or
+    session not at the site, ValidationError for an unknown kind, a consent of another
+    site or without an active purpose, a bad title, a trainee who is not a user of the
+    site, a training block without a trainee, or a placement that breaks the rules.
     """
     require_upload_role(actor)
     if actor.site_id is not None and actor.site_id != site.id:
@@ -79,12 +87,19 @@ def register_clip(
         trainee = session.get(User, trainee_id)
         if trainee is None or trainee.site_id != site.id:
             raise ValidationError("the trainee is not a user of this site")
+    if training_block is not None and (trainee_id is None or training_block not in (1, 2, 3)):
+        raise ValidationError("a training block (1-3) is given for a trainee's footage only")
+    where = resolve_placement(session, site.id, consent, kind, placement)
     now = audit.clock.now()
     clip = Clip(
         site_id=site.id,
         consent_id=consent.id,
         kind=kind,
         family_code=consent.family_code,
+        group_id=where.group.id,
+        family_id=where.family.id if where.family is not None else None,
+        session_id=where.meeting.id if where.meeting is not None else None,
+        training_block=training_block,
         title=title,
         uploaded_by=uploaded_by,
         trainee_id=trainee_id,
@@ -99,10 +114,14 @@ def register_clip(
             kind=kind,
             created_at=now,
             purposes=consent.active_purposes,
+            programme_end=None if where.group.unassigned else where.group.programme_end,
         ),
     )
     session.add(clip)
     session.flush()
+    if where.meeting is not None:
+        record_present_families(session, clip, where.present)
+        recompute_clip(session, settings.retention, clip, site.slug)
     vault.create_key(session, site.id, clip.id)
     audit.append(
         session,
@@ -111,7 +130,14 @@ def register_clip(
         target_type="clip",
         target_id=clip.id,
         site_id=site.id,
-        details={"kind": kind, "consent_id": consent.id},
+        details={
+            "kind": kind,
+            "consent_id": consent.id,
+            "group_id": clip.group_id,
+            "family_id": clip.family_id,
+            "session_id": clip.session_id,
+            "families_present": list(where.present),
+        },
     )
     return clip
 

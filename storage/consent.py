@@ -165,6 +165,12 @@ def consent_summary(consent: Consent) -> dict[str, Any]:
     }
 
 
+def check_family_code(value: Any) -> str:
+    """A pseudonymous family code, upper-cased; :class:`ConsentInvalid` if it is malformed
+    or looks like a name (the rule every family code follows, enrolled or consented)."""
+    return _family(value)
+
+
 def _family(value: Any) -> str:
     if not isinstance(value, str) or not _FAMILY.match(value):
         raise ConsentInvalid(

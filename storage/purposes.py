@@ -24,9 +24,13 @@ purpose of an explicit action (an export "for a training event"), then call
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.db.footage import PURPOSES, Clip, Consent
+from storage.db.programme import ClipFamily
 from storage.errors import ConsentError, NotFound, PermissionDenied, ValidationError
 
 #: Roles that may view footage at all; DPOs and admins audit metadata, never footage.
@@ -62,23 +66,46 @@ def require_purpose(consent: Consent, purpose: str) -> None:
 def require_clip_purpose(session: Session, clip: Clip, purpose: str) -> Consent:
     """Check that ``clip`` may be used for ``purpose`` now; returns its consent.
 
-    Raises NotFound for a clip that is destroyed or being destroyed (it no longer
-    exists for any use), ConsentError if its consent is missing or does not cover the
-    purpose, ValidationError for an unknown purpose.
+    For a group-session recording the consent of every family present must cover the
+    purpose too (storage/programme/presence.py). Raises NotFound for a clip that is
+    destroyed or being destroyed (it no longer exists for any use), ConsentError if a
+    consent is missing or does not cover the purpose, ValidationError for an unknown
+    purpose.
     """
-    return check_clip_purpose(clip, session.get(Consent, clip.consent_id), purpose)
+    own = session.get(Consent, clip.consent_id)
+    return check_clip_purpose(clip, own, purpose, present_consents(session, clip.id))
 
 
-def check_clip_purpose(clip: Clip, consent: Consent | None, purpose: str) -> Consent:
-    """:func:`require_clip_purpose` for a caller that fetched the clip's consent itself
-    (``None`` if it has none), e.g. in the query that loaded the clip; returns it.
+def present_consents(session: Session, clip_id: str) -> list[Consent]:
+    """The consents of the families present in a group-session recording (none otherwise)."""
+    query = (
+        select(Consent)
+        .join(ClipFamily, ClipFamily.consent_id == Consent.id)
+        .where(ClipFamily.clip_id == clip_id)
+        .order_by(Consent.id)
+    )
+    return list(session.scalars(query))
+
+
+def check_clip_purpose(
+    clip: Clip, consent: Consent | None, purpose: str, present: Sequence[Consent] = ()
+) -> Consent:
+    """:func:`require_clip_purpose` for a caller that fetched the clip's consent (``None``
+    if it has none) and the consents of the families present itself, e.g. in the query
+    that loaded the clip; returns the clip's consent.
 
     Raises as :func:`require_clip_purpose`; a consent other than the clip's, or of
-    another site, counts as none on record.
+    another site, counts as none on record. A present family's consent that does not cover
+    the purpose raises ConsentError without naming the family.
     """
     if clip.status == "destroyed" or clip.destroy_requested_at is not None:
         raise NotFound(f"clip {clip.id} has been destroyed")
     if consent is None or consent.id != clip.consent_id or consent.site_id != clip.site_id:
         raise ConsentError(f"clip {clip.id} has no consent on record")
     require_purpose(consent, purpose)
+    for other in present:
+        if other.site_id != clip.site_id or purpose not in other.active_purposes:
+            raise ConsentError(
+                f"clip {clip.id}: not every family filmed has consented to {purpose!r}"
+            )
     return consent

@@ -10,8 +10,10 @@ A policy (``Settings.retention``, from ``[retention]`` in config) gives each foo
 * ``max_days`` — a hard cap counted from upload, also bounded by the global
   ``retention.max_days`` ("a hard maximum for everything").
 
-``[retention.sites.<slug>]`` may set ``programme_end`` (a date) and override any field of a
-kind under ``[retention.sites.<slug>.<kind>]``. Until every ``from`` event is known, a clip is
+``programme-end`` is the end of the clip's group (its last postnatal session,
+storage/programme/groups.py); ``[retention.sites.<slug>]`` may set ``programme_end`` (a date),
+used only for clips of the site's "unassigned" group, and override any field of a kind under
+``[retention.sites.<slug>.<kind>]``. Until every ``from`` event is known, a clip is
 due at its hard cap, so nothing is ever kept open-ended.
 """
 
@@ -31,8 +33,10 @@ from config.retention_policy import EVENTS
 from storage.audit import Actor, AuditLog
 from storage.db.footage import KINDS, PURPOSES, Clip, Consent
 from storage.db.governance import AuditEntry
+from storage.db.programme import Group
 from storage.db.tenancy import Site
 from storage.errors import ValidationError
+from storage.purposes import present_consents
 
 POLICY_ACTION = "retention.policy_change"
 POLICY_FIELDS = ("from", "margin_days", "max_days", "purpose_margin_days")
@@ -104,12 +108,14 @@ def compute_delete_after(
     shared_review_at: datetime | None = None,
     signed_off_at: datetime | None = None,
     purposes: Collection[str] | None = None,
+    programme_end: datetime | None = None,
 ) -> datetime:
     """When a clip of ``kind`` at ``site_slug`` must be destroyed (pure; no I/O).
 
     ``purposes`` are the consent's *active* purposes; ``None`` means "do not apply purpose
-    margins" (the plain kind margin). Raises ValidationError for an unknown kind or a
-    naive datetime.
+    margins" (the plain kind margin). ``programme_end`` is the end of the clip's group
+    (:func:`clip_programme_end`); without it the site's configured ``programme_end`` is
+    the fallback. Raises ValidationError for an unknown kind or a naive datetime.
     """
     if created_at.tzinfo is None:
         raise ValidationError("created_at must be timezone-aware")
@@ -119,7 +125,7 @@ def compute_delete_after(
         "upload": created_at,
         "shared-review": shared_review_at,
         "sign-off": signed_off_at,
-        "programme-end": programme_end_at(policy["programme_end"]),
+        "programme-end": programme_end or programme_end_at(policy["programme_end"]),
     }
     moments = [known[event] for event in policy["from"]]
     if any(moment is None for moment in moments):
@@ -137,14 +143,19 @@ def recompute_clip(
 ) -> None:
     """Set ``clip.delete_after`` from the policy, the clip's events and its consent.
 
-    A consent withdrawn for every purpose makes the clip due at the withdrawal. Clips that
-    are destroyed or being destroyed are left alone. Does not commit (the caller's unit of
-    work does). Raises ValidationError for a kind with no policy.
+    "programme-end" is the end of the clip's group. The purposes are those every family
+    filmed still consents to (a group-session recording lists the families present), so a
+    consent withdrawn for every purpose by anyone filmed makes the clip due at the
+    withdrawal. Clips that are destroyed or being destroyed are left alone. Does not commit
+    (the caller's unit of work does). Raises ValidationError for a kind with no policy.
     """
     if clip.status == "destroyed" or clip.destroy_requested_at is not None:
         return
     consent = session.get(Consent, clip.consent_id)
-    purposes = consent.active_purposes if consent is not None else []
+    consents = [consent, *present_consents(session, clip.id)] if consent is not None else []
+    purposes = list(consent.active_purposes) if consent is not None else []
+    for other in consents[1:]:
+        purposes = [p for p in purposes if p in other.active_purposes]
     due = compute_delete_after(
         settings_retention,
         site_slug=site_slug,
@@ -153,12 +164,22 @@ def recompute_clip(
         shared_review_at=clip.shared_review_at,
         signed_off_at=clip.signed_off_at,
         purposes=purposes,
+        programme_end=clip_programme_end(session, clip),
     )
     if not purposes:
         # No purpose left (or no consent at all): nothing justifies keeping it.
-        withdrawn = consent.withdrawn_at if consent is not None else None
-        due = min(due, withdrawn or clip.created_at)
+        withdrawals = [c.withdrawn_at for c in consents if c.withdrawn_at is not None]
+        due = min(due, max(withdrawals) if withdrawals else clip.created_at)
     clip.delete_after = due
+
+
+def clip_programme_end(session: Session, clip: Clip) -> datetime | None:
+    """The end of the programme of the clip's group; None for the unassigned group (or no
+    group), where the site's configured ``programme_end`` applies instead."""
+    group = session.get(Group, clip.group_id) if clip.group_id else None
+    if group is None or group.unassigned:
+        return None
+    return group.programme_end
 
 
 def check_vocabulary(retention: Mapping[str, Any]) -> None:
