@@ -10,9 +10,16 @@ a state the next run completes (every step checks whether it already happened):
    (annotations, replies, revisions, links, moments, sign-off, uploads, and any other table
    with a foreign key to the clip) is deleted; audited ``clip.shred`` with the counts.
    After this commit no copy of any blob of the clip can be decrypted.
+   The same commit sets status ``erasure-pending`` ("key destroyed, erasure pending") and
+   records the key's erasure probe (storage.erasure.probe).
 3. **delete blobs** — each blob: stored bytes first, then its row; then any stray object
    under the clip's prefix. A store error stops here; the clip stays marked for retry.
-4. **tombstone** — only once no blob row and no stored object remain: the tombstone,
+4. **verify erasure** — once per batch (storage.erasure): SQLite checkpoints and searches
+   its files, PostgreSQL rewrites the key table and searches its file. A clip whose wrapped
+   key may still be in a live file stays ``erasure-pending`` with the reason, is reported
+   so, and the next sweep checks again.
+5. **tombstone** — only once erasure is verified and no blob row or stored object remains:
+   the tombstone (with when and how erasure was verified),
    ``clip.destroy`` audit entry (its seq/hash recorded on the tombstone), status destroyed,
    free-text fields of the clip row cleared — except, for a refused upload, the
    facilitator-facing ``failure_reason`` (fixed wording chosen by the pipeline, never
@@ -35,6 +42,7 @@ from storage.clip_rows import delete_clip_rows
 from storage.db.engine import Database
 from storage.db.footage import Blob, Clip, Consent, DataKey
 from storage.db.governance import AuditEntry, Tombstone
+from storage.erasure import Verdict, probe_of, verify_erasure
 from storage.errors import BlobStoreError, StorageError, ValidationError
 from storage.holds import held_clip_ids, is_held
 from storage.locking import lock_clip
@@ -43,7 +51,10 @@ from storage.vault import Vault
 
 #: Called after each completed step with (step, clip id); tests use it to crash on purpose.
 StepHook = Callable[[str, str], None]
-STEPS = ("marked", "shredded", "blob-deleted", "blobs-deleted", "tombstoned")
+STEPS = ("marked", "shredded", "blob-deleted", "blobs-deleted", "erasure-verified", "tombstoned")
+#: The status of a clip whose key is destroyed but whose erasure is not yet verified.
+ERASURE_PENDING = "erasure-pending"
+REAPPEARED = "a data key reappeared and was destroyed; its erasure is checked at the next sweep"
 # upload-abandoned/-terminated: footage that never fully arrived (ingest.reception.discard_clip);
 # upload-refused: footage the pipeline refused as not plain video (ingest.outcomes.refuse).
 UPLOAD_REFUSED = "upload-refused"
@@ -64,6 +75,8 @@ class Outcome:
     clip_id: str
     destroyed: bool
     error: str | None = None
+    #: Why erasure is not yet verified (the key is destroyed; the next sweep checks again).
+    erasure_pending: str | None = None
 
 
 @dataclass
@@ -72,6 +85,8 @@ class SweepReport:
     destroyed: list[str] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
+    #: ``{"clip_id", "problem"}``: key destroyed, erasure not yet verified.
+    erasure_pending: list[dict[str, str]] = field(default_factory=list)
     policies: list[SitePolicyResult] = field(default_factory=list)
     checkpoint_seq: int | None = None
 
@@ -141,12 +156,14 @@ class Destroyer:
         for clip_id in due:
             if clip_id in held or self._mark_due(clip_id, now, actor) == "held":
                 report.held.append(clip_id)
-        for clip_id in self.pending():
-            outcome = self.destroy(clip_id, actor)
+        for outcome in self.destroy_many(self.pending(), actor):
             if outcome.destroyed:
-                report.destroyed.append(clip_id)
+                report.destroyed.append(outcome.clip_id)
+            elif outcome.erasure_pending is not None:
+                pending = {"clip_id": outcome.clip_id, "problem": outcome.erasure_pending}
+                report.erasure_pending.append(pending)
             else:
-                report.failed.append({"clip_id": clip_id, "error": outcome.error or ""})
+                report.failed.append({"clip_id": outcome.clip_id, "error": outcome.error or ""})
         report.checkpoint_seq = self.checkpoint(now)
         return report
 
@@ -184,28 +201,63 @@ class Destroyer:
 
     # -- one clip -----------------------------------------------------------------------
     def destroy(self, clip_id: str, actor: Actor) -> Outcome:
-        """Run steps 2-4 for a marked clip; resumes wherever an earlier run stopped.
+        """Run steps 2-5 for one marked clip (see :meth:`destroy_many`)."""
+        return self.destroy_many([clip_id], actor)[0]
 
-        Storage failures are returned in the outcome (the clip stays marked for retry);
-        a clip that was never marked is refused with ValidationError.
+    def destroy_many(self, clip_ids: list[str], actor: Actor) -> list[Outcome]:
+        """Run steps 2-5 for marked clips, resuming wherever an earlier run stopped; one
+        erasure check covers the batch. One outcome per clip, in order: destroyed, failed
+        (storage error; the clip stays marked for retry) or erasure pending.
+
+        Raises ValidationError for a clip that does not exist or was never marked.
         """
-        try:
-            if not self._shred(clip_id, actor):
-                return Outcome(clip_id, destroyed=True)
-            self._flush_sqlite_wal()
-            self._delete_blobs(clip_id, actor)
-            self._tombstone(clip_id, actor)
-        except StorageError as exc:
-            if isinstance(exc, ValidationError):
-                raise
-            return Outcome(clip_id, destroyed=False, error=f"{type(exc).__name__}: {exc}")
-        return Outcome(clip_id, destroyed=True)
+        outcomes: dict[str, Outcome] = {}
+        shredded: list[str] = []
+        for clip_id in clip_ids:
+            try:
+                if not self._shred(clip_id, actor):
+                    outcomes[clip_id] = Outcome(clip_id, destroyed=True)
+                    continue
+                self._delete_blobs(clip_id, actor)
+                shredded.append(clip_id)
+            except StorageError as exc:
+                if isinstance(exc, ValidationError):
+                    raise
+                outcomes[clip_id] = _failed(clip_id, exc)
+        verdicts = self._verify_erasure(shredded)
+        for clip_id in shredded:
+            verdict = verdicts[clip_id]
+            if not verdict.verified:
+                error = f"key destroyed, erasure pending: {verdict.detail}"
+                outcomes[clip_id] = Outcome(clip_id, False, error, verdict.detail)
+                continue
+            self._step("erasure-verified", clip_id)
+            try:
+                done = self._tombstone(clip_id, actor, verdict)
+            except StorageError as exc:
+                outcomes[clip_id] = _failed(clip_id, exc)
+                continue
+            pending = None if done else REAPPEARED
+            outcomes[clip_id] = Outcome(
+                clip_id, done, pending and f"erasure pending: {pending}", pending
+            )
+        return [outcomes[clip_id] for clip_id in clip_ids]
 
-    def _flush_sqlite_wal(self) -> None:
-        """SQLite keeps the page that held the wrapped key in its write-ahead log until a
-        checkpoint; checkpoint and truncate it now, so the key's bytes leave every file.
-        Best effort: a busy reader only delays it to the next checkpoint."""
-        self.db.checkpoint()
+    def _verify_erasure(self, clip_ids: list[str]) -> dict[str, Verdict]:
+        """Step 4 for a batch; records the check (and any reason it is pending) on each clip."""
+        if not clip_ids:
+            return {}
+        with self.db.session() as session:
+            clips = session.scalars(select(Clip).where(Clip.id.in_(clip_ids))).all()
+            probes = {c.id: _probe(c.erasure_probe) for c in clips}
+        verdicts = verify_erasure(self.db, probes)
+        now = self.audit.clock.now()
+        with self.db.session() as session:
+            for clip in session.scalars(select(Clip).where(Clip.id.in_(clip_ids))):
+                verdict = verdicts[clip.id]
+                clip.erasure_checked_at = now
+                clip.erasure_problem = None if verdict.verified else verdict.detail
+        return verdicts
 
     def _shred(self, clip_id: str, actor: Actor) -> bool:
         """Step 2. Returns False if the clip is already fully destroyed."""
@@ -217,9 +269,14 @@ class Destroyer:
                 return False
             if clip.destroy_requested_at is None:
                 raise ValidationError(f"clip {clip_id} is not marked for destruction")
+            clip.status = ERASURE_PENDING
             if _last_entry(session, clip_id, "clip.shred") is not None:
                 return True
             blobs = _blob_rows(session, clip_id)
+            key = session.get(DataKey, clip_id)
+            wrapped = key.wrapped if key is not None else None
+            # Recorded in the shred's own commit, so a sweep after a crash can still search.
+            clip.erasure_probe = probe_of(key.provider, wrapped).hex() if key and wrapped else ""
             key_destroyed = self.vault.shred_key(session, clip_id)
             deleted = delete_clip_rows(session, clip_id)
             self.audit.append(
@@ -259,20 +316,29 @@ class Destroyer:
             self.vault.blobs.delete(key)
         self._step("blobs-deleted", clip_id)
 
-    def _tombstone(self, clip_id: str, actor: Actor) -> None:
-        """Step 4. Raises BlobStoreError if any bytes of the clip remain."""
+    def _tombstone(self, clip_id: str, actor: Actor, erasure: Verdict) -> bool:
+        """Step 5, after a verified erasure. False if a data key had reappeared: it is then
+        destroyed and its erasure is left to the next check. Raises BlobStoreError if any
+        bytes of the clip remain."""
         with self.db.session() as session:
             clip = lock_clip(session, clip_id)
             assert clip is not None
             if clip.status == "destroyed":
-                return
+                return True
             rows = _blob_rows(session, clip_id)
             stored = self.vault.blobs.keys(f"{clip.site_id}/{clip_id}/")
             if rows or stored:
                 raise BlobStoreError(f"clip {clip_id} still has {rows + len(stored)} blob(s)")
-            self.vault.shred_key(session, clip_id)  # in case a key reappeared (never expected)
+            key = session.get(DataKey, clip_id)
+            if key is not None and key.wrapped is not None:  # reappeared (never expected)
+                clip.erasure_probe = probe_of(key.provider, key.wrapped).hex()
+                self.vault.shred_key(session, clip_id)
+                clip.erasure_problem = REAPPEARED
+                return False
             self._delete_late_rows(session, clip, actor)
-            session.add(self._make_tombstone(session, clip, actor))
+            tomb = self._make_tombstone(session, clip, actor)
+            tomb.erased_at, tomb.erasure_evidence = clip.erasure_checked_at, erasure.detail[:400]
+            session.add(tomb)
             session.flush()
             shred = _last_entry(session, clip_id, "clip.shred")
             entry = self.audit.append(
@@ -286,6 +352,7 @@ class Destroyer:
                     "reason": clip.destroy_reason,
                     "method": "crypto-shred",
                     "shred_seq": shred.seq if shred is not None else None,
+                    "erasure": erasure.detail,
                 },
             )
             tombstone = session.get(Tombstone, clip_id)
@@ -293,9 +360,11 @@ class Destroyer:
             tombstone.audit_seq, tombstone.audit_hash = entry.seq, entry.hash
             clip.status = "destroyed"
             clip.title, clip.stage, clip.media = "", "", {}
+            clip.erasure_probe, clip.erasure_problem = None, None
             if clip.destroy_reason != UPLOAD_REFUSED:
                 clip.failure_reason = None
         self._step("tombstoned", clip_id)
+        return True
 
     def _delete_late_rows(self, session: Session, clip: Clip, actor: Actor) -> None:
         """Rows that appeared after the shred (a concurrent request): delete and audit them."""
@@ -340,10 +409,22 @@ class Destroyer:
             requested_at=clip.destroy_requested_at,
             requested_by=request.actor_id if request is not None else None,
             key_destroyed_at=key.destroyed_at if key is not None else None,
+            # The KEK that wrapped the key when it was shredded: its epoch's retirement is
+            # the shred horizon for every copy (storage.kek.horizon).
+            kek_provider=key.provider if key is not None else None,
+            kek_version=key.kek_version if key is not None else None,
             method="crypto-shred",
             annotation_count=int(counts.get("annotations", 0)) + late_annotations,
             blob_count=int(counts.get("blobs", 0)),
         )
+
+
+def _failed(clip_id: str, exc: StorageError) -> Outcome:
+    return Outcome(clip_id, destroyed=False, error=f"{type(exc).__name__}: {exc}")
+
+
+def _probe(hex_probe: str | None) -> bytes | None:
+    return None if hex_probe is None else bytes.fromhex(hex_probe)
 
 
 def _blob_rows(session: Session, clip_id: str) -> int:

@@ -2,8 +2,10 @@
 
 Each clip is in exactly one state, checked in this order:
 
-``destroyed`` (a tombstone), ``destroying`` (destruction begun, not finished — a sweep will
-finish it), ``held`` (an active legal hold), ``unscheduled`` (no ``delete_after`` yet: the
+``destroyed`` (a tombstone), ``erasure-pending`` (the data key is destroyed, so nothing
+decrypts, but its erasure from every live database file is not yet verified — a sweep checks
+again), ``destroying`` (destruction begun, not finished — a sweep will finish it), ``held``
+(an active legal hold), ``unscheduled`` (no ``delete_after`` yet: the
 next sweep computes one), ``overdue`` (past ``delete_after``; the next sweep destroys it),
 ``due-7d`` (within 7 days), ``due-30d`` (within 8-30 days), ``active`` (later).
 """
@@ -30,6 +32,7 @@ STATES = (
     "held",
     "unscheduled",
     "destroying",
+    "erasure-pending",
     "destroyed",
 )
 
@@ -38,6 +41,8 @@ def clip_state(clip: Clip, held: bool, now: datetime) -> str:
     """The retention state of a clip that is not destroyed (see the module docstring)."""
     if clip.status == "destroyed":
         return "destroyed"
+    if clip.status == "erasure-pending":
+        return "erasure-pending"
     if clip.destroy_requested_at is not None:
         return "destroying"
     if held:

@@ -117,7 +117,7 @@ def initialize(settings: Settings) -> list[str]:
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     """Wire every service from settings. Requires `initialize` to have run."""
     clock = clock or SystemClock()
-    db = Database(make_engine(settings.database_url))
+    db = Database(make_engine(settings.database_url), settings.erasure_wait_seconds)
     blobs = build_blob_store(settings)
     keys = build_key_provider(settings)
     return Services(

@@ -33,6 +33,7 @@ STATUS_LABELS = {
     "processing": "Processing",
     "ready": "Ready",
     "failed": "Could not be processed",
+    "erasure-pending": "Key destroyed, erasure pending",
     "destroyed": "Destroyed",
 }
 
@@ -83,6 +84,7 @@ STATE_LABELS = {
     "held": "On legal hold",
     "unscheduled": "No date yet",
     "destroying": "Being destroyed",
+    "erasure-pending": "Key destroyed, erasure pending",
     "destroyed": "Destroyed",
 }
 

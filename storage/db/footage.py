@@ -12,7 +12,17 @@ from storage.db.base import ID, Base, new_id
 
 KINDS = ("home-visit", "group-delivery", "shared-review")
 PURPOSES = ("family-review", "supervision", "training-events", "evaluation")
-CLIP_STATES = ("receiving", "queued", "processing", "ready", "failed", "destroyed")
+# "erasure-pending": the data key is destroyed (nothing decrypts) but its erasure from every
+# live database file is not yet verified (storage.erasure); "destroyed" only after that.
+CLIP_STATES = (
+    "receiving",
+    "queued",
+    "processing",
+    "ready",
+    "failed",
+    "erasure-pending",
+    "destroyed",
+)
 
 
 class Consent(Base):
@@ -70,6 +80,11 @@ class Clip(Base):
     # Set when destruction has begun; a crashed sweep resumes every clip with this set.
     destroy_requested_at: Mapped[datetime | None] = mapped_column(default=None)
     destroy_reason: Mapped[str | None] = mapped_column(String(200), default=None)
+    # Verified erasure (storage.erasure): the hex probe of the shredded wrapped key ("" when
+    # there was none), the last check and, while pending, why erasure is not yet verified.
+    erasure_probe: Mapped[str | None] = mapped_column(String(64), default=None)
+    erasure_checked_at: Mapped[datetime | None] = mapped_column(default=None)
+    erasure_problem: Mapped[str | None] = mapped_column(Text, default=None)
     duration_ms: Mapped[int | None] = mapped_column(BigInteger, default=None)
     width: Mapped[int | None] = mapped_column(Integer, default=None)
     height: Mapped[int | None] = mapped_column(Integer, default=None)

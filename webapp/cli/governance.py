@@ -87,8 +87,10 @@ def retention() -> None:
 def retention_sweep(now_text: str | None, as_json: bool) -> None:
     """Destroy every clip past its delete-after date that has no legal hold.
 
-    Also finishes any destruction a crash interrupted. Exit status 1 if a clip could not
-    be destroyed (it stays marked and the next sweep retries it).
+    Also finishes any destruction a crash interrupted. A clip counts as destroyed only once
+    its wrapped key is verified gone from every live database file. Exit status 1 if a clip
+    could not be destroyed (it stays marked and the next sweep retries it); 3 if only
+    erasure is pending (keys destroyed, erasure not yet verified; the next sweep checks).
     """
     with _services(now_text) as svc:
         report = _destroyer(svc).sweep(svc.settings.retention)
@@ -97,15 +99,28 @@ def retention_sweep(now_text: str | None, as_json: bool) -> None:
         "destroyed": report.destroyed,
         "failed": report.failed,
         "held": report.held,
+        "erasure_pending": report.erasure_pending,
         "policy_changes": [asdict(p) for p in report.policies if p.policy_changed],
         "checkpoint_seq": report.checkpoint_seq,
     }
     lines = [f"destroyed {len(report.destroyed)} clip(s)"]
     lines += [f"due but held: {clip}" for clip in report.held]
     lines += [f"FAILED {f['clip_id']}: {f['error']} (will retry)" for f in report.failed]
+    lines += [
+        f"ERASURE PENDING {p['clip_id']}: key destroyed, erasure not yet verified: "
+        f"{p['problem']} (the next sweep checks again)"
+        for p in report.erasure_pending
+    ]
     emit(data, as_json, text="\n".join(lines))
     if report.failed:
         sys.exit(1)
+    if report.erasure_pending:
+        click.echo(
+            f"erasure pending for {len(report.erasure_pending)} clip(s): their keys are "
+            "destroyed but not yet verified gone from every database file",
+            err=True,
+        )
+        sys.exit(3)
 
 
 @retention.command("status")

@@ -13,7 +13,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from storage.db.footage import PURPOSES, Clip, Consent
+from storage.db.footage import PURPOSES, Clip, Consent, DataKey
 from storage.db.governance import AuditEntry, LegalHold, Tombstone
 from storage.destruction import Destroyer
 from storage.errors import NotFound, ValidationError
@@ -48,7 +48,8 @@ def _audit_view(
 @bp.get("")
 @requires(*GOVERNANCE_ROLES)
 def index() -> str:
-    """Overview: counts per kind and state, overdue and upcoming destructions."""
+    """Overview: counts per kind and state, pending erasures, overdue and upcoming
+    destructions."""
     user = user_or_401()
     now = services().clock.now()
     horizon = now + timedelta(days=UPCOMING_DAYS)
@@ -70,6 +71,15 @@ def index() -> str:
         destroyed = db.scalar(
             select(func.count()).select_from(Tombstone).where(Tombstone.site_id == user.site_id)
         )
+        erasures = list(
+            db.execute(
+                select(Clip, DataKey.destroyed_at)
+                .outerjoin(DataKey, DataKey.clip_id == Clip.id)
+                .where(Clip.site_id == user.site_id, Clip.status == "erasure-pending")
+                .order_by(Clip.destroy_requested_at, Clip.id)
+                .limit(LIST_LIMIT)
+            ).all()
+        )
     totals = {state: sum(r[state] for r in rows) for state in STATES}
     due_rows = [(c, clip_state(c, c.id in held, now)) for c in due]
     _audit_view(user, "overview")
@@ -79,9 +89,12 @@ def index() -> str:
         states=STATES,
         totals=totals,
         overdue=[(c, s) for c, s in due_rows if s in ("overdue", "destroying")],
-        upcoming=[(c, s) for c, s in due_rows if s not in ("overdue", "destroying")],
+        upcoming=[
+            (c, s) for c, s in due_rows if s not in ("overdue", "destroying", "erasure-pending")
+        ],
         held_count=len(held),
         destroyed=destroyed or 0,
+        erasures=erasures,
         now=now,
         upcoming_days=UPCOMING_DAYS,
     )
