@@ -8,7 +8,9 @@ docs/format.md is the normative spec; this module implements it. Layout::
     nonce_i           = prefix[7] | i u32be | last u8 (1 for the final segment, else 0)
     ad                = header | "verp/binding/v1" | len-prefixed site, clip, rendition
 
-Every failure while reading raises the single opaque :class:`DecryptionError`.
+Every failure while reading raises the single opaque :class:`DecryptionError`, with no
+chained cause (``from None``): a logged traceback must not tell a failed tag from a
+short read.
 """
 
 from __future__ import annotations
@@ -112,14 +114,19 @@ def ciphertext_size(plaintext_size: int, segment_size: int) -> int:
 
 
 def plaintext_size(ciphertext_len: int, segment_size: int) -> int:
-    """Plaintext size of a container; raises DecryptionError if no plaintext fits the size."""
+    """Plaintext size of a container.
+
+    Raises:
+        DecryptionError: no plaintext fits the size, or it would take more than
+            :data:`MAX_SEGMENTS` segments (the nonce's counter has 32 bits).
+    """
     body = ciphertext_len - HEADER_SIZE
     if body < TAG_SIZE:
         raise DecryptionError()
     full = segment_size + TAG_SIZE
     count = -(-body // full)
     last = body - (count - 1) * full
-    if last < TAG_SIZE or (last == TAG_SIZE and count > 1):
+    if last < TAG_SIZE or (last == TAG_SIZE and count > 1) or count > MAX_SEGMENTS:
         raise DecryptionError()
     return body - TAG_SIZE * count
 
@@ -307,9 +314,9 @@ def iter_decrypt(source: BinaryIO, data_key: bytes, binding: Binding) -> Iterato
                 ad,
                 out,
             )
-        except (InvalidTag, ValueError) as exc:
+        except (InvalidTag, ValueError):
             _wipe(out)
-            raise DecryptionError() from exc
+            raise DecryptionError() from None
         yield out
         if last:
             return
@@ -351,8 +358,8 @@ class RangeDecryptor:
             tag = fetch(HEADER_SIZE, TAG_SIZE)
             try:
                 self._aead.decrypt(_nonce(self._header.nonce_prefix, 0, True), tag, self._ad)
-            except (InvalidTag, ValueError) as exc:
-                raise DecryptionError() from exc
+            except (InvalidTag, ValueError):
+                raise DecryptionError() from None
 
     def read(self, start: int, stop: int) -> bytes:
         """Plaintext bytes ``[start, stop)``, clamped to the plaintext size."""
@@ -388,10 +395,10 @@ class RangeDecryptor:
                     scratch = _scratch_pair(size)
                 target = scratch[0 if index == first else 1][:n]
                 self._aead.decrypt_into(nonce, seg, self._ad, target)
-            except (InvalidTag, ValueError) as exc:
+            except (InvalidTag, ValueError):
                 if target is not None:
                     _wipe(target)
-                raise DecryptionError() from exc
+                raise DecryptionError() from None
             pieces.append(target[lo:hi])
         if len(pieces) == 1 and isinstance(pieces[0], bytes):
             return pieces[0]

@@ -11,12 +11,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import struct
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -24,8 +26,12 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from storage import container
 from storage.container import Binding, EncryptingWriter, RangeDecryptor
 from storage.errors import DecryptionError
+from storage.vault import Vault
 from tests.unit.storage import make_vectors
+from tests.unit.storage.vault_helpers import new_clip
+from webapp.composition import Services
 
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 VECTORS: list[dict[str, Any]] = json.loads(make_vectors.VECTORS_PATH.read_text("utf-8"))["vectors"]
 
 
@@ -254,3 +260,91 @@ def test_segments_recomputed_by_hand_from_the_spec() -> None:
 
     # The whole container equals the by-hand construction.
     assert blob == spec_encrypt(data_key, salt, prefix, seg, site, clip, rendition, plaintext)
+
+
+# --- a real stored blob's binding (docs/format.md section 5) ----------------------------
+
+
+def test_vectors_include_a_stored_blob_binding() -> None:
+    stored = [v for v in VECTORS if re.fullmatch(rf"[a-z]+-{_UUID}", v["rendition"])]
+    assert stored, "a vector must bind '<rendition>-<blob id>' as stored blobs do"
+    assert all(re.fullmatch(_UUID, v["site"]) and re.fullmatch(_UUID, v["clip"]) for v in stored)
+
+
+def test_a_stored_blob_binds_rendition_dash_blob_id(services: Services) -> None:
+    """A blob written by the vault opens by hand only with the binding the spec names."""
+    vault = Vault(blobs=services.blobs, keys=services.keys, clock=services.clock, segment_size=64)
+    data = os.urandom(64 * 3 + 5)
+    with services.db.session() as session:
+        clip = new_clip(session, services, vault)
+        with vault.writer(session, clip.site_id, clip.id, "playback", "video/mp4") as out:
+            out.write(data)
+        blob = out.row
+        data_key = vault.data_key(session, clip.site_id, clip.id)
+    stored = b"".join(services.blobs.open(blob.store_key))
+    assert re.fullmatch(_UUID, blob.id)
+    site, clip_id = blob.site_id, blob.clip_id
+    salt, prefix = stored[9:41], stored[41:48]
+    expected = spec_encrypt(data_key, salt, prefix, 64, site, clip_id, f"playback-{blob.id}", data)
+    assert stored == expected
+    # The bare rendition name, as the spec once said, does not open it.
+    aead = AESGCM(spec_subkey(data_key, salt))
+    with pytest.raises(InvalidTag):
+        aead.decrypt(
+            spec_nonce(prefix, 0, False),
+            stored[48 : 48 + 80],
+            spec_ad(stored[:48], site, clip_id, "playback"),
+        )
+
+
+# --- the segment-count cap (docs/format.md sections 6 and 7) ---------------------------
+
+
+def _header_only(segment_size: int) -> container.Fetch:
+    header = spec_header(segment_size, bytes(32), bytes(7))
+
+    def fetch(offset: int, length: int) -> bytes:
+        if offset == 0 and length == 48:
+            return header
+        return bytes(length)  # any body: it cannot verify
+
+    return fetch
+
+
+def test_the_size_rule_caps_the_segment_count_at_2_to_the_32() -> None:
+    seg, full = 16, 16 + 16
+    most = 48 + 2**32 * full  # exactly 2^32 full segments
+    assert container.plaintext_size(most, seg) == 2**32 * seg
+    for too_big in (most + 17, most + full, 48 + (2**32 + 5) * full):
+        with pytest.raises(DecryptionError):
+            container.plaintext_size(too_big, seg)
+
+
+def test_random_access_reader_raises_decryption_error_beyond_the_cap() -> None:
+    seg, full = 16, 32
+    too_big = 48 + 2**32 * full + 17  # 2^32 + 1 segments
+    with pytest.raises(DecryptionError) as caught:
+        RangeDecryptor(_header_only(seg), too_big, bytes(32), Binding("s", "c", "r"))
+    assert caught.value.__cause__ is None
+    # At the cap the reader opens, and the final segment (index 2^32 - 1) fails cleanly.
+    reader = RangeDecryptor(_header_only(seg), 48 + 2**32 * full, bytes(32), Binding("s", "c", "r"))
+    with pytest.raises(DecryptionError):
+        reader.read(reader.size - 1, reader.size)
+
+
+def test_decryption_errors_carry_no_cause(vec: dict[str, Any]) -> None:
+    """No chained InvalidTag: a logged traceback must not tell one failure from another."""
+    blob = bytearray(_b(vec, "ciphertext"))
+    blob[-1] ^= 1
+    with pytest.raises(DecryptionError) as caught:
+        container.decrypt_stream(
+            io.BytesIO(bytes(blob)), io.BytesIO(), _b(vec, "data_key"), _binding(vec)
+        )
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    reader_blob = bytes(blob)
+    with pytest.raises(DecryptionError) as caught:
+        reader = RangeDecryptor(
+            _fetcher(reader_blob), len(reader_blob), _b(vec, "data_key"), _binding(vec)
+        )
+        reader.read(0, reader.size or 1)
+    assert caught.value.__cause__ is None
