@@ -24,6 +24,7 @@ ENV_MAP: dict[str, str] = {
     "VERP_KMS_KEY_ID": "keys.kms_key_id",
     "VERP_KMS_ENDPOINT_URL": "keys.kms_endpoint_url",
     "VERP_AWS_REGION": "keys.aws_region",
+    "VERP_KEY_CACHE_SECONDS": "keys.cache_seconds",
     "VERP_KEK_EPOCH_DAYS": "keys.epoch_days",
     "VERP_KMS_DELETION_DAYS": "keys.kms_deletion_days",
     "VERP_SEGMENT_SIZE": "container.segment_size",
@@ -32,6 +33,7 @@ ENV_MAP: dict[str, str] = {
     "VERP_WORKSPACE": "ingest.workspace_dir",
     "VERP_MAX_UPLOAD_MIB": "ingest.max_size_mib",
     "VERP_VIDEO_PRESET": "ingest.video_preset",
+    "VERP_FFMPEG": "ingest.ffmpeg",
     "VERP_AUDIT_KEY_FILE": "audit.hmac_key_file",
     "VERP_AUDIT_SIGNING_KEY_FILE": "audit.signing_key_file",
     "VERP_AUDIT_CHECKPOINT_DIR": "audit.checkpoint_dir",
@@ -70,6 +72,7 @@ class Settings:
     kms_key_id: str | None
     kms_endpoint_url: str | None
     aws_region: str
+    key_cache_seconds: int
     kek_epoch_days: int
     kek_epoch_grace_minutes: int
     kms_deletion_days: int
@@ -91,6 +94,12 @@ class Settings:
     max_frame_rate: int
     thumbnail_interval_seconds: float
     thumbnail_width: int
+    ffmpeg_path: Path | None
+    max_streams: int
+    max_frame_gap_seconds: float
+    max_frame_interval_ratio: float
+    ffmpeg_stall_seconds: float
+    ffmpeg_cpu_seconds_per_megapixel_frame: float
     audit_key_file: Path
     audit_signing_key_file: Path
     audit_checkpoint_dir: Path
@@ -210,6 +219,27 @@ def _non_negative(raw: Mapping[str, Any], dotted: str) -> int:
     return value
 
 
+def _positive_number(raw: Mapping[str, Any], dotted: str) -> float:
+    value = _get(raw, dotted)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise SettingsError(f"{dotted}: expected a positive number, got {value!r}")
+    return float(value)
+
+
+def _ffmpeg_path(raw: Mapping[str, Any]) -> Path | None:
+    """ingest.ffmpeg (VERP_FFMPEG): an absolute path, or None for the wheel's binary."""
+    value = _get(raw, "ingest.ffmpeg")
+    if not value:
+        return None
+    path = Path(str(value))
+    if not path.is_absolute():
+        raise SettingsError(
+            f"ingest.ffmpeg (VERP_FFMPEG): expected an absolute path (PATH is never "
+            f"searched), got {value!r}"
+        )
+    return path
+
+
 def _path(raw: Mapping[str, Any], dotted: str, home: Path, default: str) -> Path:
     value = _get(raw, dotted)
     return Path(str(value)).expanduser() if value else home / default
@@ -310,6 +340,7 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         kms_key_id=kms_key_id,
         kms_endpoint_url=_optional(raw, "keys.kms_endpoint_url"),
         aws_region=str(_get(raw, "keys.aws_region")),
+        key_cache_seconds=_non_negative(raw, "keys.cache_seconds"),
         kek_epoch_days=_positive(raw, "keys.epoch_days"),
         kek_epoch_grace_minutes=_non_negative(raw, "keys.epoch_grace_minutes"),
         kms_deletion_days=_kms_deletion_days(raw),
@@ -331,6 +362,14 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         max_frame_rate=_positive(raw, "ingest.max_frame_rate"),
         thumbnail_interval_seconds=float(_get(raw, "ingest.thumbnail_interval_seconds")),
         thumbnail_width=_positive(raw, "ingest.thumbnail_width"),
+        ffmpeg_path=_ffmpeg_path(raw),
+        max_streams=_positive(raw, "ingest.max_streams"),
+        max_frame_gap_seconds=_positive_number(raw, "ingest.max_frame_gap_seconds"),
+        max_frame_interval_ratio=_positive_number(raw, "ingest.max_frame_interval_ratio"),
+        ffmpeg_stall_seconds=_positive_number(raw, "ingest.ffmpeg_stall_seconds"),
+        ffmpeg_cpu_seconds_per_megapixel_frame=_positive_number(
+            raw, "ingest.ffmpeg_cpu_seconds_per_megapixel_frame"
+        ),
         audit_key_file=_path(raw, "audit.hmac_key_file", home, "keys/audit.key"),
         audit_signing_key_file=_path(raw, "audit.signing_key_file", home, "keys/audit-signing.pem"),
         audit_checkpoint_dir=_path(raw, "audit.checkpoint_dir", home, "audit-checkpoints"),

@@ -341,10 +341,20 @@ class RangeDecryptor:
     """Random-access reads of a stored container, decrypting only covering segments."""
 
     def __init__(
-        self, fetch: Fetch, ciphertext_len: int, data_key: bytes, binding: Binding
+        self,
+        fetch: Fetch,
+        ciphertext_len: int,
+        data_key: bytes,
+        binding: Binding,
+        *,
+        header: bytes | None = None,
     ) -> None:
-        raw = fetch(0, HEADER_SIZE) if ciphertext_len >= HEADER_SIZE else b""
-        self._header = Header.decode(raw)
+        """``header``: the blob's header bytes if already known (a cache), else fetched.
+        A wrong header fails every read's authentication, like a tampered one."""
+        if header is None:
+            header = fetch(0, HEADER_SIZE) if ciphertext_len >= HEADER_SIZE else b""
+        self._header = Header.decode(header)
+        self.header_bytes = bytes(header)
         self._fetch = fetch
         self._ct_len = ciphertext_len
         self._aead = _cipher(data_key, self._header)

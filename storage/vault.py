@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.blobs import BlobStore, BlobWriter
+from storage.cache import DataKeyCache, HeaderCache
 from storage.clock import Clock
 from storage.container import Binding, EncryptingWriter, RangeDecryptor, iter_decrypt
 from storage.db.base import new_id
@@ -30,6 +31,9 @@ class Vault:
     keys: KeyProvider
     clock: Clock
     segment_size: int
+    #: Per-process caches for playback (storage.cache); None disables each.
+    key_cache: DataKeyCache | None = None
+    header_cache: HeaderCache | None = None
 
     # -- data keys -----------------------------------------------------
     def create_key(self, session: Session, site_id: str, clip_id: str) -> None:
@@ -54,17 +58,27 @@ class Vault:
 
         ``row`` is the clip's DataKey row if the caller already fetched it (e.g. joined
         to its blob), which saves a query; without it (or for another clip's row) the
-        row is read here. The key itself is unwrapped on every call, never cached.
+        row is read here. With a key cache, a key unwrapped from the very same wrapped
+        bytes a moment ago is reused (storage.cache.data_keys: a shredded or re-wrapped
+        row never matches).
         """
         if row is None or row.clip_id != clip_id:
             row = session.get(DataKey, clip_id)
         if row is None or row.wrapped is None or row.site_id != site_id:
             raise KeyNotFound(clip_id)
+        cache = self.key_cache
+        if cache is not None and (cached := cache.get(row)) is not None:
+            return cached
         wrapped = WrappedKey(row.provider, row.kek_version, row.wrapped)
-        return self.keys.unwrap(wrapped, KeyContext(site_id, clip_id))
+        key = self.keys.unwrap(wrapped, KeyContext(site_id, clip_id))
+        if cache is not None:
+            cache.put(row, key)
+        return key
 
     def shred_key(self, session: Session, clip_id: str) -> bool:
         """Destroy the wrapped data key. Returns False if it was already gone."""
+        if self.key_cache is not None:
+            self.key_cache.drop(clip_id)
         row = session.get(DataKey, clip_id)
         if row is None or row.wrapped is None:
             return False
@@ -139,12 +153,18 @@ class Vault:
         ``key_row``: the clip's DataKey row if already fetched (see :meth:`data_key`).
         """
         key = self.data_key(session, blob.site_id, blob.clip_id, row=key_row)
-        return RangeDecryptor(
+        headers = self.header_cache
+        header = headers.get(blob.id) if headers is not None else None
+        reader = RangeDecryptor(
             lambda offset, length: self.blobs.read_range(blob.store_key, offset, length),
             blob.ciphertext_size,
             key,
             self.binding(blob),
+            header=header,
         )
+        if headers is not None and header is None:
+            headers.put(blob.id, reader.header_bytes)
+        return reader
 
     def iter_plaintext(
         self, session: Session, blob: Blob, *, key_row: DataKey | None = None
@@ -163,6 +183,8 @@ class Vault:
 
     def delete_blob(self, session: Session, blob: Blob) -> None:
         """Delete the stored bytes, then the row (a crash in between leaves a retryable row)."""
+        if self.header_cache is not None:
+            self.header_cache.drop(blob.id)
         self.blobs.delete(blob.store_key)
         session.delete(blob)
         session.flush()

@@ -7,14 +7,17 @@ infrastructure.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from config import Settings
+from config import Settings, SettingsError
 from storage.audit import AuditLog
-from storage.audit.checkpoints import CheckpointStore, LocalCheckpointStore
+from storage.audit.checkpoints import Checkpoints, CheckpointStore, LocalCheckpointStore
+from storage.audit.signing import create_signing_key, load_signer
 from storage.blobs import BlobStore, LocalBlobStore, MemoryBlobStore
+from storage.cache import DataKeyCache, HeaderCache
 from storage.clock import Clock, SystemClock
 from storage.db.engine import Database, make_engine
 from storage.keys import KeyProvider, LocalKeyFile, ensure_secret_file, read_secret_file
@@ -74,6 +77,7 @@ def build_key_provider(settings: Settings) -> KeyProvider:
         key_id=settings.kms_key_id,
         region=settings.aws_region,
         endpoint_url=settings.kms_endpoint_url,
+        deletion_days=settings.kms_deletion_days,
     )
 
 
@@ -103,6 +107,8 @@ def initialize(settings: Settings) -> list[str]:
         created.append(f"key file {settings.key_file}")
     if ensure_secret_file(settings.audit_key_file):
         created.append(f"audit key {settings.audit_key_file}")
+    if create_signing_key(settings.audit_signing_key_file):
+        created.append(f"audit signing key {settings.audit_signing_key_file}")
     if ensure_secret_file(settings.secret_key_file):
         created.append(f"web secret {settings.secret_key_file}")
     settings.audit_checkpoint_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -114,8 +120,46 @@ def initialize(settings: Settings) -> list[str]:
     return created
 
 
+#: Bounds of the per-process playback caches (storage.cache): a few hundred clips being
+#: watched at once per web process; a header is 48 bytes.
+KEY_CACHE_ENTRIES = 256
+HEADER_CACHE_ENTRIES = 4096
+
+
+def _key_cache(settings: Settings, clock: Clock) -> DataKeyCache | None:
+    """The data-key cache, or None when ``keys.cache_seconds`` is 0."""
+    if settings.key_cache_seconds == 0:
+        return None
+    return DataKeyCache(clock, timedelta(seconds=settings.key_cache_seconds), KEY_CACHE_ENTRIES)
+
+
+def check_ffmpeg(settings: Settings) -> str:
+    """Start-up check: choose the one ffmpeg this process runs (the imageio-ffmpeg
+    wheel's, or ``VERP_FFMPEG`` if set) and make sure it is recent enough.
+
+    Returns a one-line description. Cached per binary, so only the first call runs it.
+
+    Raises:
+        SettingsError: the binary is missing, unreadable or too old; the message names
+            the setting (``ingest.ffmpeg (VERP_FFMPEG)``).
+    """
+    from ingest.errors import ToolMissing
+    from ingest.ffmpeg_binary import select
+
+    try:
+        chosen = select(settings.ffmpeg_path)
+    except ToolMissing as exc:
+        raise SettingsError(str(exc)) from None
+    return f"ffmpeg {chosen.version_text} ({chosen.origin}: {chosen.path})"
+
+
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
-    """Wire every service from settings. Requires `initialize` to have run."""
+    """Wire every service from settings. Requires `initialize` to have run.
+
+    Raises:
+        SettingsError: e.g. the configured ffmpeg is unusable (:func:`check_ffmpeg`).
+    """
+    check_ffmpeg(settings)
     clock = clock or SystemClock()
     db = Database(make_engine(settings.database_url), settings.erasure_wait_seconds)
     blobs = build_blob_store(settings)
@@ -126,11 +170,20 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         db=db,
         blobs=blobs,
         keys=keys,
-        vault=Vault(blobs=blobs, keys=keys, clock=clock, segment_size=settings.segment_size),
+        vault=Vault(
+            blobs=blobs,
+            keys=keys,
+            clock=clock,
+            segment_size=settings.segment_size,
+            key_cache=_key_cache(settings, clock),
+            header_cache=HeaderCache(HEADER_CACHE_ENTRIES),
+        ),
         audit=AuditLog(
             read_secret_file(settings.audit_key_file),
             clock,
-            checkpoints=build_checkpoint_store(settings),
+            checkpoints=Checkpoints.signed_by(
+                build_checkpoint_store(settings), load_signer(settings.audit_signing_key_file)
+            ),
             checkpoint_every=settings.audit_checkpoint_every,
         ),
     )
