@@ -47,6 +47,7 @@ class FfmpegBinary:
 _selected: FfmpegBinary | None = None
 
 
+@functools.cache
 def wheel_exe() -> str:
     """The path of the ffmpeg binary inside the imageio-ffmpeg wheel.
 

@@ -13,7 +13,7 @@ from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 from config import Settings, load_settings
 from storage.db.engine import make_engine
 from storage.migrate import current_revision, head_revision
-from webapp.composition import build_services, initialize
+from webapp.composition import build_services, check_ffmpeg, initialize
 
 #: Access log without client addresses or query strings (filters can hold family codes).
 ACCESS_LOG_FORMAT = '"%(m)s %(U)s" %(s)s %(B)s %(M)sms'
@@ -94,6 +94,7 @@ def serve_cmd(host: str | None, port: int | None, workers: int, threads: int) ->
         overrides["web.port"] = port
     settings = load_settings(overrides=overrides)
     check_schema(settings)
+    check_ffmpeg(settings)  # before gunicorn forks: a clear error, not a boot failure
     serve(settings, workers=workers, threads=threads)
 
 
