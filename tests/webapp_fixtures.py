@@ -35,6 +35,7 @@ from storage.db.footage import PURPOSES, Clip
 from storage.db.tenancy import ROLES, Site, User
 from storage.destruction import Destroyer, request_destruction
 from storage.holds import place_hold
+from tests.programme_fixtures import seed_programme
 from tests.review_fixtures import seed_review
 from webapp.app import create_app
 from webapp.composition import Services
@@ -85,6 +86,10 @@ class SiteWorld:
     link: str = ""
     moment: str = ""
     scheme: str = "infant-cues"  # a coding scheme every site has
+    # The programme (tests.programme_fixtures): a group, its enrolled family, a clip share.
+    group: str = ""
+    family: str = ""
+    share: str = ""
 
 
 @dataclass
@@ -164,6 +169,7 @@ def _make_site(svc: Services, slug: str) -> SiteWorld:
         request_destruction(db, svc.audit, SETUP, doomed, "retention-expired")
     Destroyer(svc.db, svc.vault, svc.audit).destroy(world.destroyed_clip, SETUP)
     seed_review(svc, world)
+    seed_programme(svc, world, f"FAM-{slug.upper()}01")
     state = create_upload(svc, facilitator, length="1000", metadata={"clip": world.receiving_clip})
     world.upload = state.id
     return world

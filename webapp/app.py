@@ -51,11 +51,15 @@ def blueprints() -> list[tuple[Blueprint, tuple[str, ...] | None]]:
         clips_api,
         dpo,
         dpo_audit,
+        group_supervision,
+        groups,
         library,
         media,
         meta,
         moments_api,
         player,
+        programme_report,
+        shares,
         supervision,
         upload,
     )
@@ -72,6 +76,11 @@ def blueprints() -> list[tuple[Blueprint, tuple[str, ...] | None]]:
         (dpo.bp, None),
         (dpo_audit.bp, None),
         (admin.bp, None),
+        # The programme: groups, their supervision record, the report, shares of clips.
+        (groups.bp, None),
+        (group_supervision.bp, None),
+        (programme_report.bp, None),
+        (shares.bp, None),
         (tus_bp, authz.UPLOAD_ROLES),
         *[(module.bp, None) for module in review_views],
     ]

@@ -23,8 +23,10 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from storage.db.footage import Clip, Consent
+from storage.db.programme import Group
 from storage.db.tenancy import ROLES, User
 from storage.errors import NotFound, PermissionDenied
+from storage.programme import is_facilitator
 from storage.purposes import VIEWING_ROLES, check_clip_purpose, default_purpose
 from webapp.context import CurrentUser, current_user
 from webapp.errors import Unauthenticated, wants_json
@@ -222,3 +224,13 @@ def load_user(db: Session, user_id: str) -> User:
 def load_consent(db: Session, consent_id: str) -> Consent:
     """A consent of the current user's site (NotFound for other sites)."""
     return cast(Consent, load_site_row(db, Consent, consent_id))
+
+
+def load_group(db: Session, group_id: str) -> Group:
+    """A group the current user may see: any group of their site, or for a facilitator
+    only a group they co-facilitate (NotFound otherwise, as for another site's rows)."""
+    user = user_or_401()
+    group = cast(Group, load_site_row(db, Group, group_id))
+    if user.role == "facilitator" and not is_facilitator(db, group.id, user.id):
+        raise NotFound(f"Group {group_id}")
+    return group

@@ -26,6 +26,12 @@ class NavItem:
 NAV: list[NavItem] = [
     NavItem("Clips", "library.index", ("facilitator", "supervisor", "dpo", "admin"), ("library",)),
     NavItem("Upload", "upload.consent", ("facilitator", "supervisor"), ("upload",)),
+    NavItem(
+        "Groups",
+        "groups.index",
+        ("facilitator", "supervisor", "dpo", "admin"),
+        ("groups", "group_supervision", "programme_report"),
+    ),
     NavItem("Supervision", "supervision.queue", ("supervisor",), ("supervision",)),
     NavItem("Data protection", "dpo.index", ("dpo", "admin"), ("dpo", "dpo_audit")),
     NavItem("Users", "admin.users", ("admin",), ("admin",)),
@@ -67,6 +73,7 @@ class ClipAction:
 CLIP_ACTIONS: list[ClipAction] = [
     ClipAction("Watch and annotate", "player.play", ("facilitator", "supervisor")),
     ClipAction("Compare coding and sign off", "supervision.compare", ("supervisor",)),
+    ClipAction("Share for supervision", "shares.shares", ("supervisor", "admin")),
 ]
 
 

@@ -22,6 +22,8 @@ from tests.webapp_fixtures import LoginAs, World, csrf_token
 ROLES = ("facilitator", "supervisor", "dpo", "admin")
 FOOTAGE = ("facilitator", "supervisor")
 GOVERNANCE = ("dpo", "admin")
+MANAGE = ("supervisor", "admin")
+REPORT = ("supervisor", "admin", "dpo")
 BOGUS = "00000000-0000-0000-0000-000000000000"
 
 
@@ -161,6 +163,24 @@ TABLE: dict[str, Row] = {
     "GET /supervision/<clip_id>": allow(("supervisor",), 200, other=404),
     # A home visit is not signed off: the page says why (303 back with a message).
     "POST /supervision/<clip_id>/sign-off": allow(("supervisor",), 303, other=404),
+    # -- the programme: groups, supervision record, report, shares ---------------------
+    # Everyone sees their site's groups (a facilitator only those they co-facilitate).
+    "GET /groups": allow(ALL, 200),
+    "GET /groups/<group_id>": allow(ALL, 200, other=404),
+    # Managing groups: admins and supervisors. Empty forms: 400, or 303 back with a message.
+    "GET /groups/new": allow(MANAGE, 200),
+    "POST /groups": allow(MANAGE, 400),
+    "POST /groups/<group_id>/schedule": allow(MANAGE, 303, other=404),
+    "POST /groups/<group_id>/families": allow(MANAGE, 303, other=404),
+    "POST /groups/<group_id>/families/<family_id>/move": allow(MANAGE, 303, other=404),
+    "GET /groups/<group_id>/supervision": allow(("supervisor",), 200, other=404),
+    "POST /groups/<group_id>/supervision": allow(("supervisor",), 400, other=404),
+    # Counts only (no footage, no family codes): the operational lead, admins, DPOs.
+    "GET /reports/programme": allow(REPORT, 200),
+    "GET /reports/programme.csv": allow(REPORT, 200),
+    "GET /clips/<clip_id>/shares": allow(MANAGE, 200, other=404),
+    "POST /clips/<clip_id>/shares": allow(MANAGE, 400, other=404),
+    "POST /clips/shares/<share_id>/revoke": allow(MANAGE, 303, other=404),
 }
 
 #: Which object of a site fills a URL parameter (default: by parameter name).
@@ -175,6 +195,9 @@ PARAMS = {
     "link_id": "link",
     "moment_id": "moment",
     "scheme_id": "scheme",
+    "group_id": "group",
+    "family_id": "family",
+    "share_id": "share",
 }
 #: Per-route exceptions: the object that makes the route meaningful.
 OVERRIDES = {
