@@ -61,7 +61,7 @@ from ingest.services import IngestServices
 from ingest.thumbnails import Thumbnails, render_thumbnails, webvtt
 from ingest.transcode import output_frame_rate, transcode
 from storage.db.footage import Blob, Clip
-from storage.errors import DecryptionError, KeyNotFound
+from storage.errors import DecryptionError, KeyNotFound, loggable_cause
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,9 @@ def caps_from(services: IngestServices) -> Caps:
         max_duration_s=s.max_duration_seconds,
         max_width=s.max_width,
         max_height=s.max_height,
+        max_streams=s.max_streams,
+        max_frame_gap_s=s.max_frame_gap_seconds,
+        max_interval_ratio=s.max_frame_interval_ratio,
     )
 
 
@@ -161,7 +164,8 @@ def process_clip(
         # Storage, KMS, database, disk: worth another try; never leave the clip claimed.
         log.warning("clip %s: temporary failure (%s)", clip_id, type(exc).__name__)
         outcomes.defer(services, claim)
-        raise TransientFailure(f"clip {clip_id}: {type(exc).__name__}") from exc
+        cause = loggable_cause(exc)  # the queue logs this with a traceback
+        raise TransientFailure(f"clip {clip_id}: {type(exc).__name__}") from cause
     outcomes.delete_blobs(services, clip_id, staging_only=True)
 
 
@@ -204,7 +208,7 @@ def _run(services: IngestServices, claim: Claim, ws: Path, reporter: _Reporter) 
     info = probe(source, caps=caps_from(services))
 
     reporter.stage("transcoding")
-    playback = ws / "playback.mp4"
+    playback = workspace.reserve(ws / "playback.mp4")
     transcode(
         source,
         playback,
@@ -214,6 +218,9 @@ def _run(services: IngestServices, claim: Claim, ws: Path, reporter: _Reporter) 
         audio_bitrate=settings.audio_bitrate,
         max_frame_rate=settings.max_frame_rate,
         progress=reporter.update,
+        max_duration_s=settings.max_duration_seconds,
+        stall_s=settings.ffmpeg_stall_seconds,
+        cpu_per_megapixel_frame=settings.ffmpeg_cpu_seconds_per_megapixel_frame,
     )
     source.unlink()  # the original, with the device's metadata, is no longer needed
 
@@ -242,7 +249,7 @@ def _thumbnails(services: IngestServices, ws: Path, playback: Path, duration_ms:
     interval = keyframes.interval_for(settings.thumbnail_interval_seconds, duration_ms)
     source = playback
     if keyframes.usable(interval):
-        source = ws / "keyframes.mov"
+        source = workspace.reserve(ws / "keyframes.mov")
         keyframes.keyframe_proxy(playback, source, interval_s=interval, duration_ms=duration_ms)
     thumbs = render_thumbnails(
         source,
@@ -258,7 +265,7 @@ def _thumbnails(services: IngestServices, ws: Path, playback: Path, duration_ms:
     duration_s = duration_ms / 1000
     size = (thumbs.thumb_width, thumbs.thumb_height)
     vtt = webvtt(thumbs.count, thumbs.interval_s, duration_s, thumbs.columns, size, SPRITE_URL)
-    thumbs.vtt_path.write_text(vtt, encoding="utf-8")
+    workspace.write_private(thumbs.vtt_path, vtt.encode("utf-8"))
     return replace(thumbs, vtt=vtt, duration_s=duration_s)
 
 
