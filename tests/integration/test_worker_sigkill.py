@@ -1,5 +1,6 @@
-"""A real `verp worker` killed with SIGKILL mid-transcode: plaintext stays in the 0700
-workspace, nothing keeps writing it, and the next worker finishes the clip cleanly."""
+"""A real `verp worker` killed with SIGKILL mid-transcode: its ffmpeg dies with it and
+stops writing, plaintext stays in the 0700 workspace, and the next worker finishes the
+clip cleanly."""
 
 from __future__ import annotations
 
@@ -98,10 +99,14 @@ def test_a_killed_worker_leaves_plaintext_only_in_its_workspace_and_the_clip_fin
             worker.kill()
         log.close()
 
-    # An orphaned ffmpeg may still be writing, but only inside the dead job's directory.
+    # Its ffmpeg dies with it (parent-death signal) and stops writing at once.
+    wait_for("ffmpeg to die with its worker", lambda: not processes_using(workspace), timeout=5)
     assert stat.S_IMODE(workspace.stat().st_mode) == 0o700
     jobs_left = list(workspace.iterdir())
     assert len(jobs_left) == 1 and stat.S_IMODE(jobs_left[0].stat().st_mode) == 0o700
+    sizes = {p: p.stat().st_size for p in files_under(jobs_left[0])}
+    time.sleep(1.5)
+    assert {p: p.stat().st_size for p in files_under(jobs_left[0])} == sizes
     with_plaintext = [p for p in files_under(home) if marker in p.read_bytes()]
     assert with_plaintext, "the decrypted source should still be in the job workspace"
     assert all(jobs_left[0] in p.parents for p in with_plaintext), with_plaintext
@@ -115,7 +120,6 @@ def test_a_killed_worker_leaves_plaintext_only_in_its_workspace_and_the_clip_fin
     try:
         # It clears the dead job's workspace at once, then re-queues and processes the clip.
         wait_for("the stale workspace to go", lambda: not jobs_left[0].exists())
-        assert not processes_using(jobs_left[0]), "the orphaned ffmpeg should be killed"
         wait_for("the clip to be ready", lambda: clip_row(services, clip_id).status == "ready")
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)
