@@ -153,6 +153,37 @@ def release(session: Session, claim: Claim, now: datetime, **values: Any) -> Non
     )
 
 
+def release_own(services: IngestServices) -> list[str]:
+    """Hand back every clip this process holds (``queued``, stage ``retrying``).
+
+    For a worker or ``verp ingest --wait`` that is stopping (SIGTERM/SIGINT): the next
+    worker resumes the clip at once instead of waiting for the lease to run out. The
+    interrupted attempt is not counted against the clip. Returns the clips' ids; a job
+    of this process that still runs notices the lost claim at its next write.
+    """
+    prefix = worker_token().rsplit(":", 1)[0] + ":"
+    held = Clip.claimed_by.startswith(prefix, autoescape=True)
+    now = services.clock.now()
+    with services.db.session() as session:
+        ids = list(session.scalars(select(Clip.id).where(held, Clip.status == "processing")))
+        if ids:
+            session.execute(
+                update(Clip)
+                .where(Clip.id.in_(ids), held)
+                .values(
+                    status="queued",
+                    stage="retrying",
+                    progress=0,
+                    attempts=Clip.attempts - 1,
+                    claimed_by=None,
+                    claim_expires_at=None,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+    return ids
+
+
 @contextmanager
 def heartbeat(services: IngestServices, claim: Claim) -> Iterator[None]:
     """Renew the claim's lease every third of a lease while the block runs.

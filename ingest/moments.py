@@ -38,7 +38,7 @@ from ingest.errors import IngestError, TranscodeError
 from ingest.services import IngestServices
 from storage.db.footage import Blob, Clip
 from storage.db.review import Moment
-from storage.errors import DecryptionError, KeyNotFound
+from storage.errors import DecryptionError, KeyNotFound, loggable_cause
 
 log = logging.getLogger(__name__)
 
@@ -141,11 +141,12 @@ def render_moment(services: IngestServices, moment_id: str) -> None:
             source = ws / "playback.mp4"
             _decrypt(services, job.playback, source)
             if job.kind == "moment":
-                target = ws / "moment.mp4"
+                target = workspace.reserve(ws / "moment.mp4")
                 _cut(services, source, target, job)
             else:
                 target = ws / "still.jpg"
-                _still(source, ws / "still.png", target, job.seek_seconds())
+                still = workspace.reserve(ws / "still.png")
+                _still(source, still, target, job.seek_seconds())
             _register(services, job, target)
     except (DecryptionError, KeyNotFound) as exc:
         log.warning("moment %s: playback unreadable (%s)", moment_id, type(exc).__name__)
@@ -156,7 +157,8 @@ def render_moment(services: IngestServices, moment_id: str) -> None:
         log.warning("moment %s: ffmpeg failed (%s)", moment_id, exc)
         mark_failed(services, moment_id)
     except Exception as exc:
-        raise MomentFailed(f"moment {moment_id}: {type(exc).__name__}") from exc
+        cause = loggable_cause(exc)  # the queue logs this with a traceback
+        raise MomentFailed(f"moment {moment_id}: {type(exc).__name__}") from cause
 
 
 def mark_failed(services: IngestServices, moment_id: str) -> None:

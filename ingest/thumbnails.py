@@ -12,6 +12,7 @@ metadata; only the rendition (already stripped) is ever read.
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from ingest.errors import ThumbnailError
+from ingest.workspace import write_private
 
 #: A poster candidate darker than this mean luma, or flatter than this standard
 #: deviation, is a black or blank frame (lens cap, fade-in); a later one is tried.
@@ -109,7 +111,8 @@ def render_thumbnails(
         y, x = (k // cols) * thumb_height, (k % cols) * thumb_width
         sheet[y : y + thumb_height, x : x + thumb_width] = thumb
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # Never parents=True: a job directory removed on shutdown must not come back.
+    out_dir.mkdir(mode=0o700, exist_ok=True)
     poster_path, sprite_path = out_dir / "poster.jpg", out_dir / "sprite.jpg"
     vtt_path = out_dir / "thumbnails.vtt"
     if poster.shape[1] > poster_max_width:
@@ -118,7 +121,7 @@ def render_thumbnails(
     _save_jpeg(poster, poster_path, jpeg_quality)
     _save_jpeg(sheet, sprite_path, jpeg_quality)
     vtt = webvtt(count, interval, duration, cols, (thumb_width, thumb_height), sprite_url)
-    vtt_path.write_text(vtt, encoding="utf-8")
+    write_private(vtt_path, vtt.encode("utf-8"))
     return Thumbnails(
         poster_path=poster_path,
         poster_time_s=poster_time,
@@ -228,4 +231,6 @@ def _timestamp(seconds: float) -> str:
 def _save_jpeg(bgr: Frame, path: Path, quality: int) -> None:
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     # Built from raw pixels, the image has no EXIF/XMP/ICC to carry over.
-    Image.fromarray(rgb).save(path, format="JPEG", quality=quality, optimize=True)
+    encoded = io.BytesIO()
+    Image.fromarray(rgb).save(encoded, format="JPEG", quality=quality, optimize=True)
+    write_private(path, encoded.getvalue())  # mode 0600: it is footage

@@ -39,6 +39,10 @@ _LIVE: set[Path] = set()
 _LIVE_LOCK = threading.Lock()
 _LABEL = re.compile(r"^[a-z0-9-]{1,40}$")
 _UNLOCKED_GRACE_S = 60.0
+#: How long :func:`remove_live` waits for running jobs to leave their directories.
+REMOVE_WAIT_S = 5.0
+#: Set by :func:`remove_live`: the process is stopping and starts no new job directory.
+_CLOSED = threading.Event()
 
 
 class WorkspaceError(IngestError):
@@ -74,6 +78,8 @@ def job_workspace(root: Path, label: str) -> Iterator[Path]:
     """
     if not _LABEL.match(label):
         raise ValueError(f"invalid workspace label {label!r}")
+    if _CLOSED.is_set():
+        raise WorkspaceError("this process is stopping; no new job workspace")
     ensure_root(root)
     try:
         # mkdtemp creates the directory with mode 0700 and an unguessable name.
@@ -95,25 +101,75 @@ def job_workspace(root: Path, label: str) -> Iterator[Path]:
                 _LIVE.discard(path)
 
 
-def remove_live() -> int:
-    """Stop the tools still working in this process's job directories and remove the
-    directories; returns how many.
+def remove_live(wait_s: float = REMOVE_WAIT_S) -> int:
+    """Stop the tools still working in this process's job directories, remove the
+    directories, and refuse new ones; returns how many were removed.
 
     For a worker that is shutting down without waiting for its jobs (SIGTERM): their
     threads die with the process, so nothing else would remove the plaintext before
-    the next worker start.
+    the next worker start. A job thread may still be running meanwhile (and could make
+    a file in its directory while it is being removed), so the removal is repeated
+    until every job has left its workspace block or ``wait_s`` has passed.
     """
-    with _LIVE_LOCK:
-        paths = list(_LIVE)
-    for path in paths:
-        _kill_users(path)
-        shutil.rmtree(path, ignore_errors=True)
-    return len(paths)
+    _CLOSED.set()
+    removed: set[Path] = set()
+    deadline = time.monotonic() + wait_s
+    while True:
+        with _LIVE_LOCK:
+            paths = list(_LIVE)
+        for path in paths:
+            _kill_users(path)
+            shutil.rmtree(path, ignore_errors=True)
+            removed.add(path)
+        if not paths or time.monotonic() >= deadline:
+            return len(removed)
+        time.sleep(0.05)
+
+
+def reopen() -> None:
+    """Allow new job directories again after :func:`remove_live` (tests, ``--once``)."""
+    _CLOSED.clear()
 
 
 def private_file(path: Path) -> int:
     """Open a new file for writing with mode 0600 (fails if it exists); returns the fd."""
-    return os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+    return os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+
+
+def reserve(path: Path) -> Path:
+    """Create ``path`` empty with mode 0600 for a tool to write (ffmpeg truncates an
+    existing output and keeps its mode), so its output is private whatever the umask.
+    Returns ``path``.
+
+    Raises:
+        OSError: it exists or cannot be created.
+    """
+    os.close(private_file(path))
+    return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` with mode 0600, replacing the file's content if it
+    exists (never following a symlink).
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    flags = os.O_CREAT | os.O_TRUNC | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW
+    with os.fdopen(os.open(path, flags, 0o600), "wb") as out:
+        os.fchmod(out.fileno(), 0o600)  # an existing file keeps its mode otherwise
+        out.write(data)
+
+
+def private_dir(path: Path) -> Path:
+    """Create a new directory of mode 0700 inside a job directory (never its parents:
+    a directory removed on shutdown must not be brought back). Returns ``path``.
+
+    Raises:
+        OSError: it exists, or its parent is gone.
+    """
+    path.mkdir(mode=0o700)
+    return path
 
 
 def clean_stale(root: Path) -> list[str]:

@@ -76,3 +76,11 @@ class ConsentError(StorageError):
 
 class AuditIntegrityError(StorageError):
     """The audit log failed verification."""
+
+
+def loggable_cause(exc: BaseException) -> BaseException | None:
+    """The cause to chain when re-raising ``exc`` as another error that may be logged
+    with a traceback: None for decryption and key failures (a traceback would tell a
+    failed tag from a short read or a wrong key, which docs/format.md forbids), else
+    ``exc`` itself."""
+    return None if isinstance(exc, DecryptionError | KeyError_) else exc

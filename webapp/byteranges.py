@@ -27,17 +27,26 @@ bytes are fetched and decrypted.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from flask import Request, Response
 
+from storage.errors import DecryptionError, KeyError_
+
 #: Plaintext bytes decrypted per step of a streamed body (rounded to whole segments).
 BATCH_BYTES = 4 * 1024 * 1024
 _SPEC = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
 
 Read = Callable[[int, int], bytes]
+log = logging.getLogger("verp.web")
+
+
+class StreamAborted(Exception):
+    """A footage body could not be completed (a later segment failed to decrypt); the
+    connection is dropped. Carries the entity tag only, never the cause."""
 
 
 class RangeNotSatisfiable(Exception):
@@ -196,7 +205,14 @@ def ranged_response(request: Request, entity: Entity, read: Read) -> Response:
     def chained() -> Iterator[bytes]:
         if first:
             yield first
-        yield from body
+        try:
+            yield from body
+        except (DecryptionError, KeyError_):
+            # After the status line the only way out is to drop the connection, and the
+            # WSGI server logs what ends a body with a traceback: log a fixed line with
+            # the blob's tag here and end with an error that carries no cause.
+            log.error("footage stream %s ended early: the blob could not be decrypted", entity.etag)
+            raise StreamAborted(entity.etag) from None
 
     response = Response(chained(), status=200 if byte_range is None else 206)
     response.headers["Content-Length"] = str(stop - start)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,9 @@ from storage.audit import Actor
 from storage.consent import consent_summary, load_consent_file
 from storage.db.footage import KINDS, PURPOSES, Clip, Consent
 from storage.errors import StorageError, ValidationError
+from storage.private_output import PrivateOutput, sweep_partials
 from webapp.cli.common import CLI_ACTOR, emit, json_option, services
+from webapp.cli.guards import partials_dir, stop_signals_raise
 from webapp.composition import Services
 
 FINAL = ("ready", "failed", "destroyed")
@@ -63,7 +63,7 @@ def ingest_cmd(
             raise ValidationError(
                 f"--family {family} does not match the consent's family {consent.family}"
             )
-        with services() as svc:
+        with stop_signals_raise(), services() as svc:
             clip_id = _receive(svc, file, site_slug, kind, consent, title)
             _hand_off(svc, clip_id, wait)
             with svc.db.session() as session:
@@ -102,7 +102,7 @@ def _hand_off(svc: Services, clip_id: str, wait: bool) -> None:
     """
     # Imported here: the queue and the media stack are slow to import, and only
     # `verp ingest` needs them.
-    from ingest.claims import ClaimLost
+    from ingest.claims import ClaimLost, release_own
     from ingest.jobs import enqueue_process
     from ingest.pipeline import TransientFailure, process_clip
 
@@ -125,6 +125,11 @@ def _hand_off(svc: Services, clip_id: str, wait: bool) -> None:
                     time.sleep(svc.settings.queue_retry_delay)
                 except ClaimLost:
                     deadline = time.monotonic() + WORKER_GRACE  # a worker has it now
+                except BaseException:
+                    # Stopped (SIGTERM/SIGINT): the workspace is gone already; hand the
+                    # clip back so the next worker resumes it at once.
+                    release_own(svc)
+                    raise
                 continue
             time.sleep(POLL_SECONDS)
 
@@ -210,26 +215,23 @@ def _show_text(out: dict[str, Any]) -> str:
 def clips_export(
     clip_id: str, rendition: str, purpose: str | None, out_path: Path, as_json: bool
 ) -> None:
-    """Decrypt a rendition of a ready clip to --out (mode 0600). Audited."""
-    if out_path.exists():
-        raise ValidationError(f"{out_path} exists; choose a new file name")
-    directory = out_path.parent if str(out_path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=".verp-export-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as sink, services() as svc:
+    """Decrypt a rendition of a ready clip to --out (mode 0600). Audited.
+
+    The plaintext has no name until it is complete and the audit entry is committed
+    (storage.private_output); an existing file is never overwritten.
+    """
+    with stop_signals_raise(), services() as svc:
+        registry = partials_dir(svc.settings)
+        sweep_partials(registry)
+        with PrivateOutput(out_path, partials=registry) as sink:
             with svc.db.session() as session:
                 clip = get_clip(session, None, clip_id)
                 actor = Actor(CLI_ACTOR.id, CLI_ACTOR.role, clip.site_id)
                 size = export_rendition(
                     session, svc.vault, svc.audit, actor, clip, rendition, sink.write, purpose
                 )
-                sink.flush()
-                os.fsync(sink.fileno())
             # The audit entry is committed: only now does the plaintext get its name.
-            os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            sink.publish()
     out = {"id": clip_id, "rendition": rendition, "out": str(out_path), "bytes": size}
     emit(out, as_json, text=f"exported {size} bytes of {rendition} to {out_path}")
 
