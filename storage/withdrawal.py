@@ -1,12 +1,21 @@
 """Consent withdrawal: stop the withdrawn uses at once, and destroy what no longer has one.
 
-* Withdrawing **every** remaining purpose destroys each clip the consent covers at once,
+* Withdrawing **every** remaining purpose (or withdrawing purposes so that nothing is
+  left that every family filmed consents to) destroys each clip the consent covers at once,
   through the same crypto-shredding path as the retention sweep. A clip under a legal hold
   is not destroyed while held: it becomes due at the withdrawal and the first sweep after
   the hold is lifted destroys it (no use is possible meanwhile: no purpose is left).
 * Withdrawing **some** purposes removes those uses (purpose checks refuse them from the
   commit on) and recomputes ``delete_after`` of the covered clips, since purpose margins
   may no longer apply; each change is audited.
+* A consent also covers the group-session recordings its family is present in
+  (``clip_families``): a use is lawful only while every family present consents to it, so
+  one family's withdrawal stops that use of the whole recording at once, and a family
+  withdrawing **every** purpose destroys the recording (the other families' footage
+  cannot be kept without them). The lawful route to keep it is a legal hold placed by the
+  DPO (e.g. a complaint): a held recording is destroyed once the hold is lifted.
+* Withdrawing ``supervision`` (or everything) ends every share of the covered clips
+  (storage/programme/shares.py), audited ``share.end``.
 
 The consent row keeps what was consented to, what was withdrawn, when and why.
 Consent *recording* lives in storage/consent.py.
@@ -18,15 +27,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from storage.audit import Actor
 from storage.db.footage import PURPOSES, Clip
+from storage.db.programme import ClipFamily
 from storage.db.tenancy import Site
 from storage.destruction import Destroyer, request_destruction
 from storage.errors import NotFound, PermissionDenied, ValidationError
 from storage.holds import is_held
 from storage.locking import lock_clip, lock_consent
+from storage.programme.presence import effective_purposes
+from storage.programme.shares import SHARE_PURPOSE, end_shares_for
 from storage.retention import recompute_clip
 
 #: Roles that may record a withdrawal (the family tells their facilitator, or the DPO).
@@ -92,10 +104,15 @@ def withdraw_consent(
         )
         site = session.get(Site, site_id)
         assert site is not None
+        doomed: list[str] = []
+        present_in = select(ClipFamily.clip_id).where(ClipFamily.consent_id == consent_id)
         clip_ids = list(
             session.scalars(
                 select(Clip.id)
-                .where(Clip.consent_id == consent_id, Clip.status != "destroyed")
+                .where(
+                    or_(Clip.consent_id == consent_id, Clip.id.in_(present_in)),
+                    Clip.status != "destroyed",
+                )
                 .order_by(Clip.created_at, Clip.id)
             )
         )
@@ -113,10 +130,15 @@ def withdraw_consent(
             assert clip is not None
             before = clip.delete_after
             recompute_clip(session, retention, clip, site.slug)
-            if result.all_withdrawn and is_held(session, clip_id):
+            if SHARE_PURPOSE in chosen:
+                end_shares_for(session, audit, actor, clip_id, "consent-withdrawn")
+            # No lawful use left: this consent, or together with the other families filmed.
+            unusable = result.all_withdrawn or not effective_purposes(session, clip)
+            if unusable and is_held(session, clip_id):
                 result.held.append(clip_id)
-            elif result.all_withdrawn:
+            elif unusable:
                 request_destruction(session, audit, actor, clip, "consent-withdrawn")
+                doomed.append(clip_id)
             if clip.delete_after != before and clip.destroy_requested_at is None:
                 change = {
                     "clip_id": clip_id,
@@ -133,15 +155,12 @@ def withdraw_consent(
                     site_id=site_id,
                     details={"old": change["old"], "new": change["new"], "cause": "withdrawal"},
                 )
-    if result.all_withdrawn:
-        for clip_id in clip_ids:
-            if clip_id in result.held:
-                continue
-            outcome = destroyer.destroy(clip_id, actor)
-            if outcome.destroyed:
-                result.destroyed.append(clip_id)
-            else:
-                result.failed.append({"clip_id": clip_id, "error": outcome.error or ""})
+    for clip_id in doomed:
+        outcome = destroyer.destroy(clip_id, actor)
+        if outcome.destroyed:
+            result.destroyed.append(clip_id)
+        else:
+            result.failed.append({"clip_id": clip_id, "error": outcome.error or ""})
     return result
 
 

@@ -3,9 +3,10 @@ example the programme's national training team), for a fixed period.
 
 A share is allowed only while the consent of everyone filmed covers ``supervision``. It
 ends at ``expires_at``, when revoked, when consent for supervision is withdrawn by anyone
-filmed, or when the clip is destroyed; an ended share is kept (with why it ended) for the
-DPO. The supervisor reaches only the shared clip (webapp/authz.py), nothing else of the
-site.
+filmed, or when the clip's destruction begins (its share rows are then deleted with the
+clip's other rows; ``share.create``/``share.end`` stay in the audit log); a revoked or
+withdrawn share is kept with why it ended, for the DPO. The supervisor reaches only the
+shared clip (webapp/authz.py), nothing else of the site.
 """
 
 from __future__ import annotations
@@ -114,10 +115,14 @@ def revoke_share(session: Session, audit: AuditLog, actor: Actor, share_id: str)
 
 
 def active_share(session: Session, clip_id: str, user_id: str, now: datetime) -> ClipShare | None:
-    """The share of ``clip_id`` with ``user_id`` in force at ``now``, or None."""
+    """The share of ``clip_id`` with ``user_id`` in force at ``now``, or None (also None
+    once the clip's destruction has begun)."""
     query = (
         select(ClipShare)
+        .join(Clip, Clip.id == ClipShare.clip_id)
         .where(
+            Clip.destroy_requested_at.is_(None),
+            Clip.status != "destroyed",
             ClipShare.clip_id == clip_id,
             ClipShare.supervisor_id == user_id,
             ClipShare.revoked_at.is_(None),

@@ -91,7 +91,9 @@ def record_supervision(
     session.flush()
     for user_id in facilitators:
         session.add(SupervisionAttendee(supervision_id=row.id, user_id=user_id))
-    items: list[tuple[str, str | None]] = [(c, None) for c in clips if c not in {m.clip_id for m in moments}]
+    items: list[tuple[str, str | None]] = [
+        (c, None) for c in clips if c not in {m.clip_id for m in moments}
+    ]
     items += [(m.clip_id, m.id) for m in moments]
     for clip_id, moment_id in items:
         session.add(SupervisionItem(supervision_id=row.id, clip_id=clip_id, moment_id=moment_id))
