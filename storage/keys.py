@@ -166,8 +166,9 @@ class LocalKeyFile:
         data["current"] = version
         self._save(data)
 
-    def destroy_version(self, version: str) -> datetime:
-        """Remove a retired KEK from the file (idempotent); returns when it was gone.
+    def destroy_version(self, version: str) -> datetime | None:
+        """Remove a retired KEK from the file (idempotent). Returns None: the key is gone
+        as soon as this returns (the file is replaced and fsynced).
 
         Raises KeyProviderError for the current version.
         """
@@ -177,7 +178,7 @@ class LocalKeyFile:
         if version in data["versions"]:
             del data["versions"][version]
             self._save(data)
-        return datetime.now(UTC)
+        return None
 
     def is_destroyed(self, version: str) -> bool:
         """True once ``version`` is no longer in the key file."""

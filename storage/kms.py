@@ -152,7 +152,7 @@ class KmsKeyProvider:
             return state
         with _kms_errors("schedule key deletion"):
             response = self.client.schedule_key_deletion(
-                KeyId=version, PendingWindowInDays=self.deletion_days
+                KeyId=_key_id(version), PendingWindowInDays=self.deletion_days
             )
         return _aware(response["DeletionDate"])
 
@@ -223,3 +223,8 @@ class KmsKeyProvider:
 
 def _aware(when: datetime) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _key_id(arn: str) -> str:
+    """The key id of a key ARN (``arn:aws:kms:REGION:ACCOUNT:key/ID``); anything else as is."""
+    return arn.rsplit(":key/", 1)[-1]

@@ -25,6 +25,7 @@ from storage.db.governance import AuditEntry, LegalHold, Tombstone
 from storage.db.tenancy import Site
 from storage.errors import ValidationError
 from storage.governance_status import clip_state
+from storage.kek import horizons
 
 FORMATS = ("csv", "html")
 CSV_COLUMNS = (
@@ -50,6 +51,10 @@ CSV_COLUMNS = (
     "audit_seq",
     "audit_hash",
     "audit_entry_intact",
+    "gone_from_live_at",
+    "kek_epoch",
+    "unrecoverable_from_copies_at",
+    "shred_horizon",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -100,7 +105,10 @@ def build_report(
             }
         )
     tombs = select(Tombstone).where(Tombstone.site_id == site_id)
-    for tomb in session.scalars(tombs.order_by(Tombstone.destroyed_at, Tombstone.clip_id)):
+    tomb_rows = list(session.scalars(tombs.order_by(Tombstone.destroyed_at, Tombstone.clip_id)))
+    horizon = horizons(session, [(t.kek_provider, t.kek_version) for t in tomb_rows], now)
+    for tomb in tomb_rows:
+        shred = horizon[(tomb.kek_provider, tomb.kek_version)]
         entry = session.get(AuditEntry, tomb.audit_seq) if tomb.audit_seq else None
         intact = (
             entry is not None
@@ -134,6 +142,13 @@ def build_report(
                 "audit_seq": tomb.audit_seq,
                 "audit_hash": tomb.audit_hash,
                 "audit_entry_intact": intact,
+                # T1: gone from the live system; T2: unrecoverable from any copy.
+                "gone_from_live_at": tomb.destroyed_at,
+                "kek_epoch": shred.epoch,
+                "unrecoverable_from_copies_at": shred.at
+                if shred.state == "unrecoverable"
+                else None,
+                "shred_horizon": shred.text,
             }
         )
     return report
@@ -196,9 +211,13 @@ _CERT = Template("""<div class="cert">
 <p><b>When:</b> destruction requested $requested_at by $requested_by; data key destroyed
 $key_destroyed_at; completed $destroyed_at by $destroyed_by.</p>
 <p><b>Why:</b> $reason (due $delete_after).</p>
-<p><b>How:</b> $method: the clip's wrapped data key was destroyed, so every copy of its
-encrypted blobs, including backups of the blob store, can no longer be decrypted; then
-its $blobs encrypted blob(s) were deleted and its $annotations annotation(s) removed.</p>
+<p><b>How:</b> $method: the clip's wrapped data key was destroyed, so no copy of its
+encrypted blobs, including backups of the blob store, can be decrypted with anything the
+live system holds; then its $blobs encrypted blob(s) were deleted and its $annotations
+annotation(s) removed. An older copy of the database (backup, replica) may still hold the
+wrapped key until the key-encryption key of epoch $kek_epoch that wrapped it is retired.</p>
+<p><b>Gone from the live system:</b> $gone_from_live_at.
+<b>Unrecoverable from any copy</b> (database backups, replicas, old pages): $shred_horizon.</p>
 <p><b>Audit record:</b> entry #$audit_seq, chain hash <code>$audit_hash</code>.
 Entry present and unchanged: $intact.</p></div>
 """)

@@ -14,7 +14,8 @@ class EpochKeys(Protocol):
 
     ``new_version`` creates key material that wraps nothing yet, ``make_current``
     switches new wraps onto it, ``destroy_version`` makes a retired version
-    unusable for good and says when its key material is gone (KMS: its deletion date).
+    unusable for good and says when its key material is gone: None for "now" (key
+    file), a later date for KMS (its deletion date).
     """
 
     name: str
@@ -25,7 +26,7 @@ class EpochKeys(Protocol):
 
     def make_current(self, version: str) -> None: ...
 
-    def destroy_version(self, version: str) -> datetime: ...
+    def destroy_version(self, version: str) -> datetime | None: ...
 
     def is_destroyed(self, version: str) -> bool: ...
 

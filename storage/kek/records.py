@@ -130,13 +130,14 @@ def sync(session: Session, keys: EpochKeys, now: datetime, period: timedelta) ->
                     number=int(version),
                     kek_version=version,
                     provider_key_id=version,
-                    created_at=_parse(created[version], now),
-                    current_from=_parse(created[version], now),
+                    created_at=min(_parse(created[version], now), now),
+                    current_from=min(_parse(created[version], now), now),
                     superseded_at=now,
                 )
             )
     if current not in known:
-        since = _parse(created.get(current, ""), now)
+        # The key file says when a version was made; never later than now (a test clock).
+        since = min(_parse(created.get(current, ""), now), now)
         number = int(current) if current.isdigit() else next_number(session, keys.name, keys)
         for older in epochs(session, keys.name):
             if older.superseded_at is None and older.current_from is not None:

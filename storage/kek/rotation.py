@@ -319,7 +319,7 @@ class _Run:
                         grace.append(version)
                         continue
                 gone = keys.destroy_version(version)
-                epoch.retired_at, epoch.destroyed_at = now, max(gone, now)
+                epoch.retired_at, epoch.destroyed_at = now, max(gone or now, now)
                 self._audit(
                     session,
                     "retire",

@@ -19,6 +19,7 @@ from storage.destruction import Destroyer
 from storage.errors import NotFound, ValidationError
 from storage.governance_status import STATES, clip_state, retention_status
 from storage.holds import held_clip_ids, lift_hold, list_holds, place_hold
+from storage.kek import horizon_of
 from storage.withdrawal import withdraw_consent
 from webapp.authz import GOVERNANCE_ROLES, load_consent, load_site_row, requires, user_or_401
 from webapp.context import CurrentUser, services, unit_of_work
@@ -274,5 +275,6 @@ def certificate(clip_id: str) -> str:
             and entry.action == "clip.destroy"
             and entry.target_id == tomb.clip_id
         )
+        horizon = horizon_of(db, tomb.kek_provider, tomb.kek_version, services().clock.now())
     _audit_view(user, "certificate", "clip", clip_id)
-    return render_template("dpo/certificate.html", tomb=tomb, intact=intact)
+    return render_template("dpo/certificate.html", tomb=tomb, intact=intact, horizon=horizon)

@@ -18,6 +18,7 @@ from storage.keys import (
     WrappedKey,
     ensure_secret_file,
     read_secret_file,
+    write_private_file,
 )
 from storage.kms import KmsKeyProvider
 from tests.moto_server import REGION, kms_client
@@ -131,6 +132,52 @@ class TestSecretFiles:
         os.chmod(path, 0o640)
         with pytest.raises(KeyProviderError, match="chmod 600"):
             read_secret_file(path)
+
+
+class TestPrivateWrites:
+    """``write_private_file``: a rotated key file is 0600 whatever lies around it."""
+
+    def test_a_stale_world_readable_temp_does_not_leak_into_the_key_file(
+        self, key_file: LocalKeyFile
+    ) -> None:
+        legacy = key_file.path.with_name(".kek.json.tmp")
+        legacy.write_bytes(b"left by an old crashed rotation")
+        os.chmod(legacy, 0o644)
+        old = os.umask(0)  # the most permissive umask cannot widen it either
+        try:
+            key_file.new_version(2)
+            key_file.make_current("2")
+        finally:
+            os.umask(old)
+        assert mode(key_file.path) == 0o600
+        assert not legacy.exists()
+        assert sorted(p.name for p in key_file.path.parent.iterdir()) == ["kek.json"]
+
+    def test_stale_random_temps_are_swept_but_a_fresh_one_is_left_alone(
+        self, key_file: LocalKeyFile
+    ) -> None:
+        stale = key_file.path.with_name(".kek.json.0123456789abcdef.tmp")
+        stale.write_bytes(b"an old KEK")
+        os.utime(stale, (1, 1))
+        fresh = key_file.path.with_name(".kek.json.fedcba9876543210.tmp")
+        fresh.write_bytes(b"a concurrent writer's")
+        write_private_file(key_file.path, b"{}")
+        assert not stale.exists() and fresh.exists()
+        assert key_file.path.read_bytes() == b"{}" and mode(key_file.path) == 0o600
+
+    def test_the_temp_is_created_exclusively_never_through_a_planted_link(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        target = tmp_path / "elsewhere"
+        target.write_bytes(b"not yours")
+        path = tmp_path / "keys" / "kek.json"
+        path.parent.mkdir()
+        name = ".kek.json.aaaaaaaaaaaaaaaa.tmp"
+        (path.parent / name).symlink_to(target)
+        monkeypatch.setattr("storage.keys.secrets.token_hex", lambda n: "a" * 2 * n)
+        with pytest.raises(FileExistsError):
+            write_private_file(path, b"secret")
+        assert target.read_bytes() == b"not yours" and not path.exists()
 
 
 class TestKms:
