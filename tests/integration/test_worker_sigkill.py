@@ -146,12 +146,19 @@ def test_sigterm_stops_at_once_and_takes_the_plaintext_with_it(
     try:
         wait_for("the transcode", lambda: clip_row(services, clip_id).stage == "transcoding")
         worker.send_signal(signal.SIGTERM)
-        assert worker.wait(30) == 0
+        assert worker.wait(30) == 128 + signal.SIGTERM  # stopped, not finished
     finally:
         if worker.poll() is None:
             worker.kill()
     assert is_empty(workspace)
     assert not processes_using(workspace), "its ffmpeg should be stopped with it"
+    clip = clip_row(services, clip_id)  # handed back: the next worker resumes at once
+    assert (clip.status, clip.stage, clip.claimed_by, clip.attempts) == (
+        "queued",
+        "retrying",
+        None,
+        0,
+    )
 
 
 def test_worker_once_reports_what_it_did(env: dict[str, str], services: Services) -> None:
