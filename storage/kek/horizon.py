@@ -43,6 +43,14 @@ def _when(value: datetime) -> str:
 
 def _horizon(history: list[KekEpoch], provider: str, version: str | None, now: datetime) -> Horizon:
     epoch = next((e for e in history if version and e.kek_version == version), None)
+    if epoch is None and not history and version:
+        return Horizon(
+            PENDING,
+            None,
+            None,
+            "pending: the key-encryption key that wrapped it retires at the first epoch "
+            "rotation (the worker starts the epoch history at its next hourly check)",
+        )
     if epoch is None:
         return Horizon(
             UNKNOWN,

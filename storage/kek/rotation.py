@@ -34,12 +34,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, text, update
+from sqlalchemy import Select, bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.audit import Actor, AuditLog
 from storage.clock import Clock
+from storage.db.base import Base
 from storage.db.engine import Database
 from storage.db.footage import DataKey
 from storage.db.governance import KekEpoch
@@ -248,49 +249,72 @@ class _Run:
 
     # -- step 3 ------------------------------------------------------------------------
     def _rewrap_all(self, current: str) -> tuple[int, int, int]:
+        """Re-wrap every stale row in clip-id order (keyset pages, so no page re-reads
+        rows already done), then make one more pass from the start for rows that a
+        concurrent upload added behind us. Returns (re-wrapped, lost to a race, batches)."""
         rewrapped = skipped = batches = 0
+        after, passes = "", 1
         while True:
             with self.db.session() as session:
-                done, lost = self._rewrap_batch(session, current)
-                if done + lost == 0:
-                    break
+                done, lost, last = self._rewrap_batch(session, current, after)
+                if last is None:
+                    if after == "" or passes == 2:
+                        break
+                    after, passes = "", 2
+                    continue
                 batches += 1
                 self._audit(session, "rewrap", current, batch=batches, rewrapped=done, skipped=lost)
             rewrapped += done
             skipped += lost
+            after = last
             if self.after_batch is not None:
                 self.after_batch(batches, done)
-            if done == 0:
-                # Every row of the batch changed under us (shredded or re-wrapped by a
-                # concurrent run); stop rather than spin. A rerun picks up anything left.
-                break
         return rewrapped, skipped, batches
 
-    def _rewrap_batch(self, session: Session, current: str) -> tuple[int, int]:
-        """Re-wrap up to one batch of stale rows; returns (re-wrapped, lost to a race)."""
+    def _rewrap_batch(
+        self, session: Session, current: str, after: str
+    ) -> tuple[int, int, str | None]:
+        """Re-wrap up to one batch of stale rows with a clip id above ``after``; returns
+        (re-wrapped, lost to a race, last clip id seen or None when there were none)."""
         if session.get_bind().dialect.name == "sqlite":
             session.execute(text("UPDATE data_keys SET clip_id = clip_id WHERE 0"))
-        query = _stale(self.keys.name, current).order_by(DataKey.clip_id)
-        rows = list(session.scalars(query.limit(self.opts.batch_size).with_for_update()))
-        done = lost = 0
-        now = self.clock.now()
-        for row in rows:
-            assert row.wrapped is not None  # selected with wrapped IS NOT NULL
-            old = WrappedKey(row.provider, row.kek_version, row.wrapped)
-            new = self.keys.rewrap(old, KeyContext(row.site_id, row.clip_id))
-            # Compare-and-set on the old wrapped bytes: never resurrect a key shredded
-            # after we read it.
-            result = session.execute(
-                update(DataKey)
-                .where(DataKey.clip_id == row.clip_id, DataKey.wrapped == old.blob)
-                .values(kek_version=new.kek_version, wrapped=new.blob, rotated_at=now)
-                .execution_options(synchronize_session=False)
+        table = Base.metadata.tables["data_keys"]
+        query = (
+            select(
+                table.c.clip_id,
+                table.c.site_id,
+                table.c.provider,
+                table.c.kek_version,
+                table.c.wrapped,
             )
-            if getattr(result, "rowcount", 0) == 1:
-                done += 1
-            else:
-                lost += 1
-        return done, lost
+            .where(
+                table.c.provider == self.keys.name,
+                table.c.wrapped.is_not(None),
+                table.c.kek_version != current,
+                table.c.clip_id > after,
+            )
+            .order_by(table.c.clip_id)
+            .limit(self.opts.batch_size)
+            .with_for_update()
+        )
+        rows = session.execute(query).all()
+        if not rows:
+            return 0, 0, None
+        changes = []
+        for clip_id, site_id, provider, version, blob in rows:
+            new = self.keys.rewrap(
+                WrappedKey(provider, version, blob), KeyContext(site_id, clip_id)
+            )
+            changes.append({"c": clip_id, "old": blob, "v": new.kek_version, "w": new.blob})
+        # Compare-and-set on the old wrapped bytes: never resurrect a key shredded after
+        # we read it. One executemany for the batch; rowcount is its total.
+        stmt = (
+            update(table)
+            .where(table.c.clip_id == bindparam("c"), table.c.wrapped == bindparam("old"))
+            .values(kek_version=bindparam("v"), wrapped=bindparam("w"), rotated_at=self.clock.now())
+        )
+        done = int(getattr(session.execute(stmt, changes), "rowcount", 0))
+        return done, len(rows) - done, str(rows[-1][0])
 
     # -- step 4 ------------------------------------------------------------------------
     def _retire(self, keys: EpochKeys, current: str) -> tuple[list[str], list[str], list[str]]:

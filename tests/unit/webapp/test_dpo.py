@@ -125,6 +125,8 @@ def test_tombstones_and_certificate(
     assert f"/dpo/tombstones/{doomed}" in listing and world.sites["b"].destroyed_clip not in listing
     certificate = text(client.get(f"/dpo/tombstones/{doomed}"))
     assert "Retention period ended" in certificate and "present and unchanged" in certificate
+    assert "Gone from the live system" in certificate
+    assert "Unrecoverable from any copy" in certificate and "pending:" in certificate
     with services.db.session() as db:
         tomb = db.get(Tombstone, doomed)
         assert tomb is not None and tomb.audit_seq is not None
