@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Installs the system tools the test suite drives: Debian's chromium (browser tests).
-# ffmpeg comes from the imageio-ffmpeg wheel; nothing here downloads a browser build.
+# Installs the system tools the test suite drives: Debian's chromium (browser tests) and
+# Debian's ffmpeg. verp never runs the latter: its ffmpeg comes from the imageio-ffmpeg
+# wheel, never PATH; CI installs Debian's (5.1, too old for verp) to prove that an
+# ffmpeg on PATH changes nothing. Nothing here downloads a browser or ffmpeg build.
 set -euo pipefail
-if [ -x /usr/bin/chromium ]; then
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
+[ -x /usr/bin/ffmpeg ] || missing+=(ffmpeg)
+if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi
 if [ "$(id -u)" != "0" ]; then
-  echo "chromium is missing: run 'sudo apt-get install chromium' (browser tests need it)" >&2
+  echo "missing: ${missing[*]}: run 'sudo apt-get install ${missing[*]}' (browser tests need chromium; ffmpeg proves PATH is ignored)" >&2
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -38,7 +38,6 @@ _STDERR_TAIL = 64 * 1024
 _CHUNK = 64 * 1024
 #: How often the monitor thread looks at the clock and the watchdog.
 _TICK_S = 0.2
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -196,7 +195,7 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
     # The command name (field 2) may contain spaces; fields after it are plain numbers.
     fields = stat[stat.rindex(b")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _monitor(

@@ -34,7 +34,7 @@ ADAPTERS: dict[str, set[str]] = {
     "botocore": {"storage/s3.py", "storage/kms.py", "storage/audit/s3_checkpoints.py"},
     "cv2": {"ingest/thumbnails.py"},
     "ffmpeg": {"ingest/transcode.py"},
-    "imageio_ffmpeg": {"ingest/ffmpeg_tool.py"},
+    "imageio_ffmpeg": {"ingest/ffmpeg_binary.py"},
 }
 
 ENV_ATTRS = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
