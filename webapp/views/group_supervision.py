@@ -77,8 +77,10 @@ def record(group_id: str) -> tuple[str, int] | Response:
         )
     except ValueError:
         return _page(group_id, 400, "Enter the date the supervision was held.")
-    if held_on.date() > svc.clock.now().date():
+    now = svc.clock.now()
+    if held_on.date() > now.date():
         return _page(group_id, 400, "Record a supervision once it has been held.")
+    held_on = min(held_on, now)  # held today: counts at once
     try:
         with unit_of_work() as db:
             group = load_group(db, group_id)

@@ -1,7 +1,9 @@
 """Uploading a clip from a tablet: first the family's consent, then the video.
 
-Step 1 (``/upload``) records the consent and registers the clip (status ``receiving``,
-its data key, its deletion date) — no consent, no upload. Step 2
+Step 1 (``/upload``) asks for the group, then the family filmed or the group session and
+the families present (:mod:`webapp.views.upload_placement`), records the consent and
+registers the clip (status ``receiving``, its data key, its deletion date) — no consent,
+no upload. Step 2
 (``/upload/<clip_id>``) sends the file with the resumable tus client
 (``static/js/tus.js``) to the ingest endpoint, naming the clip in ``Upload-Metadata``,
 then follows processing through ``/api/v1/clips/<id>``.
@@ -23,9 +25,21 @@ from storage.consent import parse_consent, record_consent
 from storage.db.footage import KINDS, PURPOSES
 from storage.db.tenancy import Site, User
 from storage.errors import ValidationError
-from webapp.authz import UPLOAD_ROLES, load_clip, requires, user_or_401
+from storage.programme import Placement, effective_purposes
+from webapp.authz import UPLOAD_ROLES, load_clip, load_group, requires, user_or_401
 from webapp.context import CurrentUser, services, unit_of_work
 from webapp.labels import PARTICIPANT_CHOICES
+from webapp.views.upload_placement import (
+    FAMILY_KINDS,
+    NO_GROUP,
+    SESSION_KIND,
+    GroupChoice,
+    allowed_purposes,
+    family_placement,
+    group_choice,
+    session_placement,
+    upload_groups,
+)
 
 bp = Blueprint("upload", __name__, url_prefix="/upload")
 
@@ -85,9 +99,20 @@ class ConsentForm:
             self.errors["taken_on"] = "Enter the date the consent form was signed."
 
 
+def _choice(group_ref: str) -> GroupChoice | None:
+    """The chosen group's families and sessions (None: no group). NotFound for a group
+    the user may not see."""
+    if not group_ref or group_ref == NO_GROUP:
+        return None
+    with unit_of_work() as db:
+        return group_choice(db, load_group(db, group_ref))
+
+
 def _form_page(form: ConsentForm, status: int = 200) -> tuple[str, int]:
     user = user_or_401()
+    choice = _choice(form.values.get("group", ""))
     with unit_of_work() as db:
+        groups = upload_groups(db, user) if choice is None else []
         trainees = list(
             db.scalars(
                 select(User)
@@ -103,16 +128,27 @@ def _form_page(form: ConsentForm, status: int = 200) -> tuple[str, int]:
         participants=PARTICIPANT_CHOICES,
         trainees=[(t.id, t.display_name) for t in trainees],
         today=services().clock.now().date().isoformat(),
+        choice=choice,
+        groups=groups,
+        no_group=NO_GROUP,
+        session_kind=SESSION_KIND,
+        present=form.values.getlist("present"),
+        allowed=allowed_purposes(choice, form.values.getlist("present")) if choice else (),
     ), status
 
 
 @bp.get("")
 @requires(*UPLOAD_ROLES)
 def consent() -> tuple[str, int]:
-    """Step 1: the consent form."""
+    """Step 1: the consent form; with ``?group=`` the group's families and sessions."""
     user = user_or_401()
+    group_ref = request.args.get("group", "")
     defaults: MultiDict[str, str] = MultiDict(
-        {"taken_by": user.display_name, "taken_on": services().clock.now().date().isoformat()}
+        {
+            "taken_by": user.display_name,
+            "taken_on": services().clock.now().date().isoformat(),
+            "group": group_ref,
+        }
     )
     return _form_page(ConsentForm(defaults))
 
@@ -124,7 +160,21 @@ def consent_submit() -> tuple[str, int] | Response:
     user = user_or_401()
     svc = services()
     form = ConsentForm(MultiDict(request.form))
+    choice = _choice(form.values.get("group", ""))
+    if choice is not None and form.values.get("kind") == SESSION_KIND:
+        return _submit_session(form, choice)
+    placement: Placement | None = None
+    problems: dict[str, str] = {}
+    if choice is not None:
+        try:
+            placement, family = family_placement(choice, form.values.get("family_id", ""))
+            form.values.setlist("family", [family.code])
+        except ValidationError as exc:
+            problems["family"] = str(exc)
+        if form.values.get("kind") not in FAMILY_KINDS:
+            problems["kind"] = "Choose what was filmed."
     form.check(svc.clock.now().date())
+    form.errors.update(problems)
     if form.errors:
         return _form_page(form, 400)
     trainee = request.form.get("trainee") or None
@@ -146,10 +196,35 @@ def consent_submit() -> tuple[str, int] | Response:
                 uploaded_by=user.id,
                 title=request.form.get("title", ""),
                 trainee_id=trainee,
+                placement=placement,
             )
             clip_id = clip.id
     except ValidationError as exc:
         form.errors["form"] = str(exc).removeprefix("consent: ")
+        return _form_page(form, 400)
+    return redirect(url_for("upload.file", clip_id=clip_id))
+
+
+def _submit_session(form: ConsentForm, choice: GroupChoice) -> tuple[str, int] | Response:
+    """Register a group-session recording under the consents of the families present."""
+    user = user_or_401()
+    svc = services()
+    trainee = form.values.get("trainee") or None
+    try:
+        with unit_of_work() as db:
+            placement, consent = session_placement(
+                db, choice, form.values.get("meeting", ""), form.values.getlist("present")
+            )
+            site = db.get(Site, user.site_id)
+            assert site is not None  # the session's user belongs to a site
+            clip = register_clip(
+                db, svc.vault, svc.audit, svc.settings, actor=user.actor, site=site,
+                kind=SESSION_KIND, consent=consent, uploaded_by=user.id,
+                title=form.values.get("title", ""), trainee_id=trainee, placement=placement,
+            )  # fmt: skip
+            clip_id = clip.id
+    except ValidationError as exc:
+        form.errors["present"] = str(exc)
         return _form_page(form, 400)
     return redirect(url_for("upload.file", clip_id=clip_id))
 
@@ -163,9 +238,11 @@ def file(clip_id: str) -> str | Response:
         clip = load_clip(db, clip_id)
         if clip.uploaded_by != user.id or clip.status not in ("receiving", "queued", "processing"):
             return redirect(url_for("library.clip", clip_id=clip.id))
+        allowed = sorted(effective_purposes(db, clip))
     return render_template(
         "upload/file.html",
         clip=clip,
+        allowed=allowed,
         endpoint=TUS_ENDPOINT,
         max_bytes=services().settings.max_upload_bytes,
         chunk_bytes=current_app.config["VERP_UPLOAD_CHUNK_BYTES"],
