@@ -5,7 +5,10 @@ ffmpeg run with ``-progress pipe:1`` prints ``key=value`` lines every half secon
 and answers, whenever asked, whether ffmpeg must be stopped:
 
 * **stalled**: neither the output frame count nor the output time has moved for
-  ``stall_s`` seconds (a decoder spinning on a crafted bitstream, a hung filter);
+  ``stall_s`` seconds (a decoder spinning on a crafted bitstream, a hung filter).
+  Once the declared frames are all out (``expected_frames``), ffmpeg goes quiet while
+  it rewrites the file with the index first (``+faststart``, a plain copy): from then
+  on only the wall-clock timeout applies;
 * **over budget**: more output frames than the transcode declared before it started,
   or output time past the declared duration (plus slack): the input lied to the probe.
 
@@ -26,8 +29,8 @@ class ProgressWatchdog:
     """Tracks one ffmpeg run's progress against its declared work.
 
     ``max_frames`` / ``max_out_time_us`` are the most output the run may produce (None:
-    unchecked); ``stall_s`` is how long progress may stand still. ``clock`` is
-    injectable for tests.
+    unchecked); ``stall_s`` is how long progress may stand still before
+    ``expected_frames`` are out. ``clock`` is injectable for tests.
     """
 
     def __init__(
@@ -36,6 +39,7 @@ class ProgressWatchdog:
         stall_s: float,
         max_frames: int | None = None,
         max_out_time_us: int | None = None,
+        expected_frames: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if stall_s <= 0:
@@ -43,6 +47,7 @@ class ProgressWatchdog:
         self.stall_s = stall_s
         self.max_frames = max_frames
         self.max_out_time_us = max_out_time_us
+        self.expected_frames = expected_frames
         self._clock = clock
         self._lock = threading.Lock()
         self.frames = 0
@@ -78,6 +83,12 @@ class ProgressWatchdog:
                     f"{self.max_out_time_us / 1e6:.1f} s declared before it started"
                 )
             idle = self._clock() - self._moved_at
-            if not self.finished and idle > self.stall_s:
+            if not self.finished and not self._all_out() and idle > self.stall_s:
                 return ToolStalled(f"ffmpeg made no progress for {idle:.0f} s")
         return None
+
+    def _all_out(self) -> bool:
+        """Whether the declared frames are out, up to rounding (caller holds the lock)."""
+        if self.expected_frames is None:
+            return False
+        return self.frames >= self.expected_frames - max(2, self.expected_frames // 100)

@@ -276,6 +276,7 @@ def transcode(
         stall_s=budget.stall_s,
         max_frames=budget.max_frames,
         max_out_time_us=budget.max_out_time_us,
+        expected_frames=budget.frames,
     )
     argv = build_command(
         src,

@@ -90,6 +90,18 @@ def test_watchdog_output_time_counts_as_progress_and_end_stops_the_stall_check()
     assert dog.verdict() is None
 
 
+def test_watchdog_allows_a_quiet_tail_once_the_declared_frames_are_out() -> None:
+    # 1000 frames declared: up to 10 short is "all out" (rounding); 11 short is not.
+    clock = Clock()
+    early = ProgressWatchdog(stall_s=5, expected_frames=1000, clock=clock)
+    early.feed("frame=989")
+    tail = ProgressWatchdog(stall_s=5, expected_frames=1000, clock=clock)
+    tail.feed("frame=990")
+    clock.now += 600  # the index is being moved to the front
+    assert isinstance(early.verdict(), ToolStalled)
+    assert tail.verdict() is None
+
+
 def test_watchdog_frame_budget_boundary() -> None:
     dog = ProgressWatchdog(stall_s=5, max_frames=100, clock=Clock())
     dog.feed("frame=100")
