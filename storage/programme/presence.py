@@ -78,7 +78,7 @@ def present_families(session: Session, clip_id: str) -> list[tuple[Family, Conse
         .where(ClipFamily.clip_id == clip_id)
         .order_by(Family.code)
     )
-    return [(family, consent) for family, consent in session.execute(query).tuples()]
+    return [(family, consent) for family, consent in session.execute(query)]
 
 
 def effective_purposes(session: Session, clip: Clip) -> frozenset[str]:

@@ -193,6 +193,8 @@ def _end(session: Session, audit: AuditLog, actor: Actor, share: ClipShare, reas
 def _decider(session: Session, actor: Actor, site_id: str, shared_by: str | None) -> str:
     if actor.role != "system":
         return actor.id
+    if not shared_by:
+        raise ValidationError("name the supervisor or admin of the site who decided the share")
     user = active_user(session, shared_by, site_id)
     if user.role not in SHARE_ROLES:
         raise ValidationError(f"{user.email} may not share footage (supervisors, admins)")
