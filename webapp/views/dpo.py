@@ -23,6 +23,7 @@ from storage.kek import horizon_of
 from storage.withdrawal import withdraw_consent
 from webapp.authz import GOVERNANCE_ROLES, load_consent, load_site_row, requires, user_or_401
 from webapp.context import CurrentUser, services, unit_of_work
+from webapp.views.shares import site_shares
 
 bp = Blueprint("dpo", __name__, url_prefix="/dpo")
 
@@ -72,6 +73,7 @@ def index() -> str:
         destroyed = db.scalar(
             select(func.count()).select_from(Tombstone).where(Tombstone.site_id == user.site_id)
         )
+        shares = site_shares(db, user.site_id, now)
         erasures = list(
             db.execute(
                 select(Clip, DataKey.destroyed_at)
@@ -94,6 +96,7 @@ def index() -> str:
             (c, s) for c, s in due_rows if s not in ("overdue", "destroying", "erasure-pending")
         ],
         held_count=len(held),
+        shares=shares,
         destroyed=destroyed or 0,
         erasures=erasures,
         now=now,

@@ -10,10 +10,15 @@ listed and revoked by the site's supervisors and admins through
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from storage.db.footage import Clip
 from storage.db.programme import ClipShare
 from storage.db.tenancy import Site, User
 from storage.errors import ConsentError, ValidationError
@@ -127,3 +132,25 @@ def revoke(share_id: str) -> Response:
     if target == "dpo":
         return redirect(url_for("dpo.index") + "#shares-h", 303)
     return redirect(url_for("shares.shares", clip_id=clip_id), 303)
+
+
+#: How many shares the DPO dashboard lists (newest first).
+DASHBOARD_LIMIT = 50
+
+
+def site_shares(db: Session, site_id: str, now: datetime) -> list[dict[str, Any]]:
+    """The site's shares for the DPO dashboard, newest first: clip, recipient and their
+    site, who shared, why, until when and the state (active, expired, revoked...)."""
+    rows = db.execute(
+        select(ClipShare, Clip, User, Site)
+        .join(Clip, Clip.id == ClipShare.clip_id)
+        .join(User, User.id == ClipShare.supervisor_id)
+        .join(Site, Site.id == User.site_id)
+        .where(ClipShare.site_id == site_id)
+        .order_by(ClipShare.created_at.desc(), ClipShare.id)
+        .limit(DASHBOARD_LIMIT)
+    ).all()
+    return [
+        {"share": s, "clip": c, "to": u, "to_site": site, "state": share_state(s, now)}
+        for s, c, u, site in rows
+    ]

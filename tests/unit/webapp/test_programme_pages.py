@@ -333,3 +333,19 @@ def test_share_for_supervision_and_refusal(
     assert response.status_code == 409 and "not everyone filmed" in text(response)
     with services.db.session() as db:
         assert db.scalar(select(ClipShare).where(ClipShare.clip_id == clip_id)) is None
+
+
+def test_dpo_dashboard_lists_shares(
+    client: FlaskClient, login_as: LoginAs, world: World, services: Services
+) -> None:
+    login_as(client, "dpo")
+    page = text(client.get("/dpo"))
+    assert "Clips shared for supervision" in page
+    assert "matrix test" in page and world.email("supervisor") in page
+    assert "Revoke" not in page.split("Clips shared for supervision")[1].split("</section>")[0]
+    other = FlaskClient(client.application)
+    login_as(other, "admin")
+    assert "Revoke" in text(other.get("/dpo")).split("Clips shared for supervision")[1]
+    response = post(other, f"/clips/shares/{world.sites['a'].share}/revoke", {"next": "dpo"})
+    assert response.status_code == 303 and response.headers["Location"].endswith("/dpo#shares-h")
+    assert "revoked" in text(other.get("/dpo")).split("Clips shared for supervision")[1]
