@@ -84,9 +84,7 @@ class KekEpoch(Base):
     (local key file: the retirement; KMS: the deletion date KMS reports)."""
 
     __tablename__ = "kek_epochs"
-    __table_args__ = (
-        UniqueConstraint("provider", "number", name="uq_kek_epochs_provider_number"),
-    )
+    __table_args__ = (UniqueConstraint("provider", "number", name="uq_kek_epochs_provider_number"),)
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     provider: Mapped[str] = mapped_column(String(20))

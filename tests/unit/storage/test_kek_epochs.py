@@ -15,7 +15,7 @@ from storage.clock import FixedClock
 from storage.db.footage import DataKey
 from storage.errors import KeyProviderError
 from storage.kek import EpochPolicy, RotationOptions, rotate_keys, run_due_rotation
-from storage.keys import LocalKeyFile
+from storage.keys import KeyContext, LocalKeyFile, WrappedKey
 from tests.unit.storage.kek_helpers import (
     NO_GRACE,
     capture,
@@ -239,3 +239,34 @@ def test_a_crash_after_the_switch_is_finished_by_the_next_run(
     assert report is not None and (report.resumed, report.retired) == (True, ["1"])
     second = epoch_rows(services)[1]
     assert second.current_from == clock.now() and second.kek_version == "2"
+
+
+def test_a_kek_still_wrapping_a_live_key_is_not_destroyed(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = fill(services, 3)
+    stuck_blob = next(iter(plain))
+    stuck_clip = clip_of(services, stuck_blob)
+    keys = LocalKeyFile(services.settings.key_file)
+    real_rewrap = keys.rewrap
+
+    def leave_one_behind(wrapped: WrappedKey, context: KeyContext) -> WrappedKey:
+        # As if this key were committed, wrapped by the old KEK, after the re-wrap pass.
+        return wrapped if context.clip_id == stuck_clip else real_rewrap(wrapped, context)
+
+    monkeypatch.setattr(keys, "rewrap", leave_one_behind)
+    report = rotate_keys(services.db, keys, services.audit, services.clock, ACTOR)
+
+    assert (report.current_version, report.retired, report.still_in_use) == ("2", [], ["1"])
+    assert set(LocalKeyFile(services.settings.key_file).versions()) == {"1", "2"}
+    assert (
+        decrypts(services, stuck_blob, LocalKeyFile(services.settings.key_file))
+        == plain[stuck_blob]
+    )
+    assert epoch_rows(services)[0].retired_at is None
+    monkeypatch.undo()
+
+    again = run(services)
+    assert again is not None and (again.resumed, again.retired) == (True, ["1"])
+    for blob_id, data in plain.items():
+        assert decrypts(services, blob_id, LocalKeyFile(services.settings.key_file)) == data

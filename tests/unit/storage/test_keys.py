@@ -145,12 +145,13 @@ class TestPrivateWrites:
         os.chmod(legacy, 0o644)
         old = os.umask(0)  # the most permissive umask cannot widen it either
         try:
-            key_file.new_version(2)
+            key_file.new_version(2)  # one write of the key file
+            assert mode(key_file.path) == 0o600
+            assert not legacy.exists()
             key_file.make_current("2")
         finally:
             os.umask(old)
         assert mode(key_file.path) == 0o600
-        assert not legacy.exists()
         assert sorted(p.name for p in key_file.path.parent.iterdir()) == ["kek.json"]
 
     def test_stale_random_temps_are_swept_but_a_fresh_one_is_left_alone(
