@@ -37,7 +37,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.audit import Actor, AuditLog
-from storage.audit.checkpoints import checkpoint_head
 from storage.clip_rows import delete_clip_rows
 from storage.db.engine import Database
 from storage.db.footage import Blob, Clip, Consent, DataKey
@@ -182,7 +181,7 @@ class Destroyer:
         if self.audit.checkpoints is None:
             return None
         with self.db.session() as session:
-            cp = checkpoint_head(session, self.audit.checkpoints, self.audit.key, at)
+            cp = self.audit.checkpoint_head(session, at)
         return cp.seq if cp is not None else None
 
     def _mark_due(self, clip_id: str, now: datetime, actor: Actor) -> str:

@@ -1,30 +1,33 @@
-"""Verification of the audit chain against its HMAC key and its signed checkpoints.
+"""Verification of the audit chain against its HMAC key, its signed checkpoints and receipts.
 
-Walks every entry in sequence order and recomputes the chain. The first entry that does
-not check out is named:
+Walks every entry in sequence order and recomputes the chain. The first problem found is
+named:
 
 * a gap in the sequence numbers — an entry was deleted (or the rows were renumbered);
 * ``prev_hash`` not equal to the previous entry's hash — an entry was inserted, deleted
   or moved (reordered);
 * a stored hash that the HMAC does not reproduce — the entry was modified;
-* a checkpoint whose sequence number is beyond the end of the log — the tail was cut off;
-* a checkpoint whose hash differs from the entry at its sequence number — the history up
-  to that checkpoint was rewritten (even if the chain was recomputed without the key);
-* a checkpoint whose signature does not verify — the checkpoint itself was forged.
+* a checkpoint or receipt whose sequence number is beyond the end of the log — the tail
+  was cut off;
+* a checkpoint or receipt whose hash differs from the entry at its sequence number — the
+  history up to it was rewritten (even if the chain was recomputed with the key);
+* an ``audit.checkpoint`` entry naming a checkpoint that is not in the store, or differs
+  from it — checkpoints were deleted (to hide a cut tail);
+* a checkpoint whose Ed25519 signature does not verify — the checkpoint itself was forged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.audit.chain import GENESIS, chain_hash
-from storage.audit.checkpoints import Checkpoint, CheckpointStore, read_checkpoint
+from storage.audit.chain import CHECKPOINT_ACTION, GENESIS, chain_hash
+from storage.audit.checkpoints import Checkpoint, Checkpoints
 from storage.db.governance import AuditEntry
-from storage.errors import AuditIntegrityError
 
 
 @dataclass
@@ -39,45 +42,78 @@ class VerifyResult:
     problem: str | None = None
     checkpoints: int = 0
     latest_checkpoint_seq: int | None = None
+    recorded_checkpoints: int = 0
+    receipts: int = 0
     checkpoint_problems: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def fail(self, seq: int | None, problem: str) -> None:
+        """Record a problem; the first one recorded is the one reported."""
+        if self.ok:
+            self.ok, self.first_bad_seq, self.problem = False, seq, problem
+
+
+@dataclass(frozen=True)
+class _Record:
+    """An ``audit.checkpoint`` entry: entry ``entry_seq`` says checkpoint ``name`` exists."""
+
+    entry_seq: int
+    name: str
+    seq: Any
+    head_hash: Any
+
 
 def verify_chain(
-    session: Session, audit_key: bytes, store: CheckpointStore | None, *, batch: int = 1000
+    session: Session,
+    audit_key: bytes,
+    checkpoints: Checkpoints | None,
+    *,
+    receipts: Sequence[Checkpoint] = (),
+    batch: int = 1000,
 ) -> VerifyResult:
-    """Verify the whole chain and every checkpoint; never raises for tampering.
+    """Verify the whole chain, every checkpoint and each given (already authenticated)
+    receipt; never raises for tampering.
 
     Store or database failures propagate (an unverifiable log is not a verified one).
     """
-    checkpoints, forged = _load_checkpoints(store, audit_key)
-    wanted = {cp.seq for cp in checkpoints}
+    found, forged = checkpoints.load() if checkpoints is not None else ([], [])
+    wanted = {cp.seq for cp in found} | {r.seq for r in receipts}
     seen: dict[int, str] = {}
-    result = VerifyResult(ok=True, checkpoints=len(checkpoints))
-    if checkpoints:
-        result.latest_checkpoint_seq = max(cp.seq for cp in checkpoints)
+    records: list[_Record] = []
+    result = VerifyResult(ok=True, checkpoints=len(found), receipts=len(receipts))
+    if found:
+        result.latest_checkpoint_seq = max(cp.seq for cp in found)
     expected_seq, prev = 1, GENESIS
     query = select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=batch)
     for entry in session.scalars(query):
         problem = _check_entry(entry, expected_seq, prev, audit_key)
         if problem is not None:
-            result.ok, result.first_bad_seq, result.problem = False, problem[0], problem[1]
+            result.fail(*problem)
             break
         if entry.seq in wanted:
             seen[entry.seq] = entry.hash
+        if entry.action == CHECKPOINT_ACTION:
+            details = entry.details or {}
+            records.append(
+                _Record(
+                    entry.seq, str(entry.target_id), details.get("seq"), details.get("head_hash")
+                )
+            )
         result.entries += 1
         result.head_seq, result.head_hash = entry.seq, entry.hash
         expected_seq, prev = entry.seq + 1, entry.hash
         session.expunge(entry)  # keep memory flat on long logs
+    result.recorded_checkpoints = len(records)
     if result.ok:
-        _check_checkpoints(result, checkpoints, seen)
-    if forged:
-        result.checkpoint_problems.extend(forged)
-        if result.ok:
-            result.ok = False
-            result.problem = forged[0]
+        _check_known_heads(result, [("receipt", r) for r in receipts], seen)
+        _check_known_heads(result, [("checkpoint", cp) for cp in found], seen)
+    result.checkpoint_problems.extend(forged)
+    if forged:  # before the records: a forged checkpoint is reported as forged, not missing
+        result.fail(None, forged[0])
+    if result.ok:
+        _check_records(result, records, found, checkpoints is not None)
     return result
 
 
@@ -100,38 +136,43 @@ def _check_entry(
     return None
 
 
-def _check_checkpoints(
-    result: VerifyResult, checkpoints: list[Checkpoint], seen: dict[int, str]
+def _check_known_heads(
+    result: VerifyResult, known: list[tuple[str, Checkpoint]], seen: dict[int, str]
 ) -> None:
-    for cp in sorted(checkpoints, key=lambda c: c.seq):
+    """Each signed head (receipt or checkpoint) must be in the log, unchanged."""
+    for kind, cp in sorted(known, key=lambda k: k[1].seq, reverse=True):
         if cp.seq > result.head_seq:
-            result.ok = False
-            result.first_bad_seq = result.head_seq + 1
-            result.problem = (
+            result.fail(
+                result.head_seq + 1,
                 f"the log was truncated: entries #{result.head_seq + 1} to #{cp.seq} are "
-                f"missing (checkpoint {cp.name} records #{cp.seq}; the log ends at "
-                f"#{result.head_seq})"
+                f"missing ({kind} {cp.name} records #{cp.seq}; the log ends at "
+                f"#{result.head_seq})",
             )
-            return
-        if seen.get(cp.seq) != cp.head_hash:
-            result.ok = False
-            result.first_bad_seq = cp.seq
-            result.problem = (
-                f"entry #{cp.seq} differs from checkpoint {cp.name} (history was rewritten)"
+        elif seen.get(cp.seq) != cp.head_hash:
+            result.fail(
+                cp.seq, f"entry #{cp.seq} differs from {kind} {cp.name} (history was rewritten)"
             )
-            return
 
 
-def _load_checkpoints(
-    store: CheckpointStore | None, audit_key: bytes
-) -> tuple[list[Checkpoint], list[str]]:
-    if store is None:
-        return [], []
-    good: list[Checkpoint] = []
-    bad: list[str] = []
-    for name in store.names():
-        try:
-            good.append(read_checkpoint(store, audit_key, name))
-        except AuditIntegrityError as exc:
-            bad.append(str(exc))
-    return good, bad
+def _check_records(
+    result: VerifyResult, records: list[_Record], found: list[Checkpoint], have_store: bool
+) -> None:
+    """Every checkpoint the chain says was written must still be in the store."""
+    by_name = {cp.name: cp for cp in found}
+    for record in records:
+        cp = by_name.get(record.name)
+        if not have_store:
+            problem = f"entry #{record.entry_seq} records checkpoint {record.name}, but no "
+            result.fail(record.entry_seq, problem + "checkpoint store was given")
+        elif cp is None:
+            result.fail(
+                record.entry_seq,
+                f"checkpoint {record.name} (of entry #{record.seq}), recorded by entry "
+                f"#{record.entry_seq}, is missing from the checkpoint store (deleted; "
+                "the end of the log may have been cut off with it)",
+            )
+        elif (cp.seq, cp.head_hash) != (record.seq, record.head_hash):
+            result.fail(
+                record.entry_seq,
+                f"checkpoint {record.name} differs from its record in entry #{record.entry_seq}",
+            )

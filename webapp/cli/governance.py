@@ -1,4 +1,4 @@
-"""`verp retention ...`, `verp consent withdraw`, `verp holds ...`, `verp audit ...`.
+"""`verp retention ...`, `verp consent withdraw`, `verp holds ...` (`verp audit` is in audit.py).
 
 The commands a data-protection officer (or the operator on their behalf) runs: sweep and
 inspect retention, report on it, withdraw consent, place and lift legal holds, verify and
@@ -18,9 +18,6 @@ from pathlib import Path
 import click
 
 from storage.accounts import site_by_slug
-from storage.audit.checkpoints import checkpoint_head
-from storage.audit.export import FORMATS as EXPORT_FORMATS
-from storage.audit.export import export_entries
 from storage.audit.verify import verify_chain
 from storage.clock import FixedClock
 from storage.db.footage import Clip, Consent
@@ -303,71 +300,9 @@ def _hold_row(hold: LegalHold) -> dict[str, str | None]:
     }
 
 
-# -- audit -------------------------------------------------------------------------------
-@click.group("audit")
-def audit() -> None:
-    """The tamper-evident audit log: verify it, export it."""
-
-
-@audit.command("verify")
-@json_option
-def audit_verify(as_json: bool) -> None:
-    """Check the whole hash chain and every checkpoint; exit status 1 names the first bad
-    entry. A good log is checkpointed afterwards."""
-    with _services() as svc:
-        with svc.db.session() as session:
-            result = verify_chain(session, svc.audit.key, svc.audit.checkpoints)
-        if result.ok:
-            with svc.db.session() as session:
-                svc.audit.append(
-                    session, CLI_ACTOR, "audit.verify", details={"entries": result.entries}
-                )
-            if svc.audit.checkpoints is not None:
-                with svc.db.session() as session:
-                    checkpoint_head(session, svc.audit.checkpoints, svc.audit.key, svc.clock.now())
-    text = (
-        f"audit log OK: {result.entries} entries, head #{result.head_seq}, "
-        f"{result.checkpoints} checkpoint(s) checked"
-        if result.ok
-        else f"audit log FAILED at entry #{result.first_bad_seq}: {result.problem}"
-    )
-    emit(result.as_dict(), as_json, text=text)
-    if not result.ok:
-        sys.exit(1)
-
-
-@audit.command("export")
-@click.option("--site", "site_slug", required=True, help="Site slug.")
-@click.option("--since", default=None, metavar="ISO8601", help="Entries at or after this time.")
-@click.option("--until", default=None, metavar="ISO8601", help="Entries before this time.")
-@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="csv")
-@click.option("--output", "-o", default=None, help="Write to this file (mode 0600).")
-def audit_export(
-    site_slug: str, since: str | None, until: str | None, fmt: str, output: str | None
-) -> None:
-    """Export a site's audit entries (ids only, with their chain hashes) for a DPO."""
-    start = _parse_time(since, "--since") if since else None
-    end = _parse_time(until, "--until") if until else None
-    buffer = io.StringIO()
-    with _services() as svc, svc.db.session() as session:
-        site = site_by_slug(session, site_slug)
-        count = export_entries(session, buffer, site_id=site.id, fmt=fmt, since=start, until=end)
-        svc.audit.append(
-            session,
-            CLI_ACTOR,
-            "audit.export",
-            target_type="site",
-            target_id=site.id,
-            site_id=site.id,
-            details={"format": fmt, "entries": count},
-        )
-    _write_output(buffer.getvalue(), output)
-
-
 def register(cli: click.Group) -> None:
     cli.add_command(retention)
     cli.add_command(holds)
-    cli.add_command(audit)
     existing = cli.commands.get("consent")
     if isinstance(existing, click.Group):
         existing.add_command(consent_withdraw)  # `verp consent record` lives in ingest's CLI

@@ -11,13 +11,14 @@ import pytest
 from sqlalchemy import Connection, select, text
 
 from storage.audit import GENESIS, chain_hash
-from storage.audit.checkpoints import LocalCheckpointStore, checkpoint_head
+from storage.audit.checkpoints import Checkpoints, LocalCheckpointStore
 from storage.audit.verify import verify_chain
 from storage.db.governance import AuditEntry
 from tests.unit.governance.factory import ADMIN, make_world
 from webapp.composition import Services
 
 N = 12
+LAST = N + 1  # the checkpoint of entry N is itself recorded as entry N + 1
 
 
 def _fill(svc: Services) -> None:
@@ -29,9 +30,8 @@ def _fill(svc: Services) -> None:
 
 
 def _checkpoint(svc: Services) -> None:
-    assert svc.audit.checkpoints is not None
     with svc.db.session() as session:
-        checkpoint_head(session, svc.audit.checkpoints, svc.audit.key, svc.clock.now())
+        assert svc.audit.checkpoint_head(session, svc.clock.now()) is not None
 
 
 def _verify(svc: Services):  # type: ignore[no-untyped-def]
@@ -59,12 +59,12 @@ def delete_middle(conn: Connection) -> None:
 
 def delete_and_renumber(conn: Connection) -> None:
     conn.execute(text("DELETE FROM audit_entries WHERE seq = 5"))
-    for seq in range(6, N + 1):
+    for seq in range(6, LAST + 1):
         _move(conn, seq, seq - 1)
 
 
 def insert_middle(conn: Connection) -> None:
-    for seq in range(N, 4, -1):
+    for seq in range(LAST, 4, -1):
         _move(conn, seq, seq + 1)
     prev = conn.execute(text("SELECT hash FROM audit_entries WHERE seq = 4")).scalar_one()
     conn.execute(
@@ -77,13 +77,13 @@ def insert_middle(conn: Connection) -> None:
 
 
 def insert_tail(conn: Connection) -> None:
-    prev = conn.execute(text(f"SELECT hash FROM audit_entries WHERE seq = {N}")).scalar_one()
+    prev = conn.execute(text(f"SELECT hash FROM audit_entries WHERE seq = {LAST}")).scalar_one()
     conn.execute(
         text(
             "INSERT INTO audit_entries (seq, at, actor_id, actor_role, action, details, "
             "prev_hash, hash) VALUES (:seq, :at, 'x', 'admin', 'clip.play', '{}', :prev, :hash)"
         ),
-        {"seq": N + 1, "at": "2026-03-02 10:00:00", "prev": prev, "hash": "e" * 64},
+        {"seq": LAST + 1, "at": "2026-03-02 10:00:00", "prev": prev, "hash": "e" * 64},
     )
 
 
@@ -103,7 +103,7 @@ CASES: list[tuple[Callable[[Connection], None], int, str]] = [
     (delete_middle, 5, "missing"),
     (delete_and_renumber, 5, "does not follow"),
     (insert_middle, 5, "forged"),
-    (insert_tail, N + 1, "forged"),
+    (insert_tail, LAST + 1, "forged"),
     (reorder, 4, "does not follow"),
     (truncate_tail, 10, "truncated"),
 ]
@@ -146,18 +146,23 @@ def test_rewriting_history_with_the_stolen_key_is_caught_by_the_checkpoint(
 
 def test_truncation_is_only_visible_against_a_checkpoint(services: Services) -> None:
     _fill(services)
-    services.audit.checkpoints = LocalCheckpointStore(services.settings.home / "no-checkpoints")
+    current = services.audit.checkpoints
+    assert current is not None
+    empty = LocalCheckpointStore(services.settings.home / "no-checkpoints")
+    services.audit.checkpoints = Checkpoints(empty, current.public_key)
     with services.db.engine.begin() as conn:
         truncate_tail(conn)
-    # Without a checkpoint a cut tail is indistinguishable from a shorter log ...
+    # Without any checkpoint ever written a cut tail is indistinguishable from a shorter
+    # log ... which is why sweeps, verifications and every N appends write one, and why a
+    # DPO keeps receipts (tests/unit/governance/test_audit_witness.py).
     assert _verify(services).ok
-    # ... which is why sweeps, verifications and every N appends write one.
 
 
 def test_forged_or_edited_checkpoint_fails_verification(services: Services) -> None:
     _fill(services)
     _checkpoint(services)
-    store = services.audit.checkpoints
+    assert services.audit.checkpoints is not None
+    store = services.audit.checkpoints.store
     assert isinstance(store, LocalCheckpointStore)
     (name,) = store.names()
     body = json.loads(store.get(name))
@@ -167,18 +172,29 @@ def test_forged_or_edited_checkpoint_fails_verification(services: Services) -> N
     assert not result.ok and result.problem is not None and "invalid signature" in result.problem
 
 
-def test_every_nth_append_is_checkpointed_after_commit(services: Services) -> None:
+def test_every_nth_append_is_checkpointed_after_commit_and_recorded(services: Services) -> None:
     services.audit.checkpoint_every = 4
-    store = services.audit.checkpoints
-    assert store is not None
-    _fill(services)
-    seqs = sorted(int(name.split("-")[1]) for name in store.names())
+    checkpoints = services.audit.checkpoints
+    assert checkpoints is not None
+    _fill(services)  # 12 entries, each checkpoint recorded as the entry after it
+    seqs = sorted(int(name.split("-")[1]) for name in checkpoints.names())
     assert seqs == [4, 8, 12]
+    with services.db.session() as session:
+        records = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "audit.checkpoint")
+        ).all()
+    assert [(r.seq, r.details["seq"]) for r in records] == [(5, 4), (9, 8), (13, 12)]
+    assert {r.target_id for r in records} == set(checkpoints.names())
     with pytest.raises(RuntimeError), services.db.session() as session:  # rolled back
         for _ in range(4):
-            services.audit.append(session, ADMIN, "test.event")
+            services.audit.append(session, ADMIN, "test.event")  # 16 would be checkpointed
         raise RuntimeError("abort")
+    assert len(checkpoints.names()) == 3  # ... but it never committed
     with services.db.session() as session:
-        services.audit.append(session, ADMIN, "test.event")  # seq 13 commits, 16 never did
-    assert sorted(int(name.split("-")[1]) for name in store.names()) == [4, 8, 12]
-    assert _verify(services).ok
+        services.audit.append(session, ADMIN, "test.event", details={"again": True})
+    newest = checkpoints.newest()
+    assert newest is not None and newest.seq == 16
+    with services.db.session() as session:
+        assert session.get(AuditEntry, 16).hash == newest.head_hash  # type: ignore[union-attr]
+    result = _verify(services)
+    assert result.ok and result.recorded_checkpoints == 4 and result.head_seq == 17

@@ -11,37 +11,39 @@ import pytest
 from botocore.exceptions import ClientError
 
 from storage.audit import Actor
-from storage.audit.checkpoints import (
-    LocalCheckpointStore,
-    checkpoint_head,
-    read_checkpoint,
-    write_checkpoint,
-)
+from storage.audit.checkpoints import Checkpoints, LocalCheckpointStore
 from storage.audit.s3_checkpoints import S3CheckpointStore
+from storage.audit.signing import Signer
 from storage.errors import AuditIntegrityError
 from tests.moto_server import REGION, s3_client
 from webapp.composition import Services
 
-KEY = b"k" * 32
+SIGNER = Signer.from_seed(b"k" * 32)
+OTHER = Signer.from_seed(b"x" * 32)
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def test_local_checkpoints_are_private_write_once_and_signed(tmp_path: Path) -> None:
     store = LocalCheckpointStore(tmp_path / "cp")
-    cp = write_checkpoint(store, KEY, 7, "a" * 64, AT)
+    checkpoints = Checkpoints.signed_by(store, SIGNER)
+    cp = checkpoints.write(7, "a" * 64, AT)
     path = store.root / cp.name
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert read_checkpoint(store, KEY, cp.name) == cp
+    assert checkpoints.read(cp.name) == cp
+    # Verification needs the public key only.
+    assert Checkpoints(store, SIGNER.public_key).read(cp.name) == cp
+    with pytest.raises(AuditIntegrityError, match="cannot be written"):
+        Checkpoints(store, SIGNER.public_key).write(8, "a" * 64, AT)
     with pytest.raises(AuditIntegrityError, match="already exists"):
         store.put(cp.name, b"{}")
-    with pytest.raises(AuditIntegrityError, match="invalid signature"):
-        read_checkpoint(store, b"x" * 32, cp.name)  # another key
+    with pytest.raises(AuditIntegrityError, match="signed by another key"):
+        Checkpoints(store, OTHER.public_key).read(cp.name)
     path.write_text(path.read_text().replace("a" * 64, "b" * 64))
     with pytest.raises(AuditIntegrityError, match="invalid signature"):
-        read_checkpoint(store, KEY, cp.name)
+        checkpoints.read(cp.name)
     path.write_text("not json")
     with pytest.raises(AuditIntegrityError, match="cannot be read"):
-        read_checkpoint(store, KEY, cp.name)
+        checkpoints.read(cp.name)
 
 
 def test_s3_checkpoints_are_locked_against_deletion(moto_endpoint: str) -> None:
@@ -59,9 +61,10 @@ def test_s3_checkpoints_are_locked_against_deletion(moto_endpoint: str) -> None:
         endpoint_url=moto_endpoint,
         region=REGION,
     )
-    cp = write_checkpoint(store, KEY, 3, "c" * 64, AT)
+    checkpoints = Checkpoints.signed_by(store, SIGNER)
+    cp = checkpoints.write(3, "c" * 64, AT)
     assert store.names() == [cp.name]
-    assert read_checkpoint(store, KEY, cp.name) == cp
+    assert checkpoints.read(cp.name) == cp
     with pytest.raises(AuditIntegrityError, match="already exists"):
         store.put(cp.name, b"{}")
     head = client.head_object(Bucket=bucket, Key=f"audit/{cp.name}")
@@ -69,7 +72,7 @@ def test_s3_checkpoints_are_locked_against_deletion(moto_endpoint: str) -> None:
     version = head["VersionId"]
     with pytest.raises(ClientError):
         client.delete_object(Bucket=bucket, Key=f"audit/{cp.name}", VersionId=version)
-    assert read_checkpoint(store, KEY, cp.name) == cp
+    assert checkpoints.read(cp.name) == cp
 
 
 def test_s3_store_errors_are_wrapped(moto_endpoint: str) -> None:
@@ -86,17 +89,18 @@ def test_s3_store_errors_are_wrapped(moto_endpoint: str) -> None:
 
 
 def test_checkpoint_head_skips_an_unchanged_head(services: Services) -> None:
-    store = services.audit.checkpoints
-    assert store is not None
+    checkpoints = services.audit.checkpoints
+    assert checkpoints is not None
     with services.db.session() as session:
-        assert checkpoint_head(session, store, services.audit.key, AT) is None  # empty log
+        assert services.audit.checkpoint_head(session, AT) is None  # empty log
         services.audit.append(session, Actor.system("t"), "test.event")
     with services.db.session() as session:
-        first = checkpoint_head(session, store, services.audit.key, AT)
+        first = services.audit.checkpoint_head(session, AT)
         assert first is not None and first.seq == 1
-        assert checkpoint_head(session, store, services.audit.key, AT) is None
+    with services.db.session() as session:  # the head is now the record of checkpoint 1
+        assert services.audit.checkpoint_head(session, AT) is None
         services.audit.append(session, Actor.system("t"), "test.event")
     with services.db.session() as session:
-        second = checkpoint_head(session, store, services.audit.key, AT)
-        assert second is not None and second.seq == 2
-    assert len(store.names()) == 2
+        second = services.audit.checkpoint_head(session, AT)
+        assert second is not None and second.seq == 3
+    assert len(checkpoints.names()) == 2
