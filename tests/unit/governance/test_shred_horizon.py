@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from storage.audit.verify import verify_chain
 from storage.clock import FixedClock
-from storage.db.governance import Tombstone
+from storage.db.governance import KekEpoch, Tombstone
 from storage.destruction import Destroyer
-from storage.kek import EpochPolicy, run_due_rotation
+from storage.kek import EpochPolicy, horizon_of, run_due_rotation
 from storage.reports import build_report, render_csv, render_html
 from tests.unit.governance.factory import make_clip, make_consent, make_world
 from webapp.composition import Services
@@ -87,3 +87,56 @@ def test_a_key_shredded_during_a_later_epoch_waits_for_that_epoch(
     assert epoch_check() is not None
     row, _ = report_rows(services, world.site_id, clock)
     assert row["unrecoverable_from_copies_at"] == clock.now().isoformat()
+
+
+def test_horizon_states_at_their_boundaries(services: Services, clock: FixedClock) -> None:
+    now = clock.now()
+    day = timedelta(days=1)
+    with services.db.session() as session:
+        assert horizon_of(session, "local", "1", now).state == "pending"  # no history yet
+        session.add_all(
+            [
+                KekEpoch(
+                    provider="local",
+                    number=1,
+                    kek_version="1",
+                    created_at=now - 9 * day,
+                    current_from=now - 9 * day,
+                    superseded_at=now - 2 * day,
+                    retired_at=now - 2 * day,
+                    destroyed_at=now - 2 * day,
+                ),
+                KekEpoch(
+                    provider="local",
+                    number=2,
+                    kek_version="2",
+                    created_at=now - 2 * day,
+                    current_from=now - 2 * day,
+                    retire_due_at=now + 6 * day,
+                ),
+                KekEpoch(
+                    provider="kms",
+                    number=1,
+                    kek_version="arn:k1",
+                    created_at=now - 9 * day,
+                    current_from=now - 9 * day,
+                    superseded_at=now - day,
+                    retired_at=now - day,
+                    destroyed_at=now + 6 * day,
+                ),
+            ]
+        )
+        session.flush()
+        gone = horizon_of(session, "local", "1", now)
+        assert (gone.state, gone.epoch, gone.at) == ("unrecoverable", 1, now - 2 * day)
+        live = horizon_of(session, "local", "2", now)
+        assert (live.state, live.epoch, live.at) == ("pending", 2, now + 6 * day)
+        assert "overdue" not in live.text
+        late = horizon_of(session, "local", "2", now + 7 * day)
+        assert late.state == "pending" and "overdue" in late.text
+        kms = horizon_of(session, "kms", "arn:k1", now)
+        assert (kms.state, kms.at) == ("pending", now + 6 * day)
+        assert kms.text.startswith("pending: KMS deletes the key of epoch 1")
+        assert horizon_of(session, "kms", "arn:k1", now + 6 * day).state == "unrecoverable"
+        for provider, version in (("local", None), ("local", "0"), (None, None)):
+            assert horizon_of(session, provider, version, now).state == "unknown"
