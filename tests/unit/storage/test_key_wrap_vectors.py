@@ -46,9 +46,7 @@ def spec_json_string(text: str) -> str:
         code = ord(char)
         if char in _ESCAPES:
             out.append(_ESCAPES[char])
-        elif code < 0x20:
-            out.append(f"\\u{code:04x}")
-        elif code < 0x80:
+        elif 0x20 <= code <= 0x7E:
             out.append(char)
         elif code < 0x10000:
             out.append(f"\\u{code:04x}")
@@ -171,3 +169,11 @@ def test_kms_binds_the_documented_encryption_context(s3_services: Services) -> N
         client.decrypt(
             CiphertextBlob=bytes(row.wrapped), EncryptionContext={**context, "clip": "other"}
         )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["plain-id", 'quote " back \\ slash', "tab\tnew\nline\r\b\f", "\x00\x1f\x7f", "Zoë 👶 ü"],
+)
+def test_the_context_escaping_rules_match_the_implementation(text: str) -> None:
+    assert KeyContext(text, text[::-1]).encode() == spec_context(text, text[::-1])
