@@ -9,6 +9,13 @@ the windows where they differ) and waits, not signed off, in the supervision que
 A further, unprocessed clip is destroyed by a consent withdrawal so the DPO pages show
 a tombstone and its certificate.
 
+The programme part (:mod:`webapp.demo_programme`) adds two groups with co-facilitators of
+both disciplines, their families and supervisions; the home visit belongs to a family of
+group A (both its co-facilitators see it, group B's do not), the coded group session was
+recorded with two families of group A present, and a second group session includes a
+family that did not consent to supervision, so it cannot be shared; the home visit is
+shared with a supervisor of the national team.
+
 Idempotent: a second run finds the site, users and clips and changes nothing. The demo
 passwords are fixed and documented (README) — for a laptop demo on 127.0.0.1 only.
 """
@@ -23,10 +30,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ingest import ffmpeg_tool, pipeline
+from ingest import pipeline
 from ingest.reception import receive_file
 from review.annotations import create_annotation
 from review.links import link_annotations
+from review.supervision import mark_shared_review_done
 from review.taxonomy import load_registry
 from review.threads import add_reply
 from storage.accounts import add_user, create_site
@@ -34,12 +42,16 @@ from storage.audit import Actor
 from storage.consent import ConsentInput
 from storage.db.footage import Clip
 from storage.db.governance import Tombstone
+from storage.db.programme import ClipShare
 from storage.db.review import Annotation
 from storage.db.tenancy import ROLES, Site, User
 from storage.destruction import Destroyer
 from storage.errors import NotFound
+from storage.programme import share_clip
 from storage.withdrawal import withdraw_consent
 from webapp.composition import Services
+from webapp.demo_media import CLIP_SECONDS, CLIP_SIZE, find_titled, make_video, receive_session
+from webapp.demo_programme import DemoProgramme, seed_programme
 
 SITE_SLUG = "demo"
 SITE_NAME = "Riverside Family Service (demo)"
@@ -61,12 +73,15 @@ CLIP_TITLE = "Second home visit: play on the mat"
 CLIP_FAMILY = "FAM-0042"
 WITHDRAWN_TITLE = "Home visit (consent later withdrawn)"
 WITHDRAWN_FAMILY = "FAM-0107"
-CLIP_SECONDS = 20
-CLIP_SIZE = "960x540"
 GROUP_TITLE = "Antenatal group, session 3"
-GROUP_CODE = "GRP-0003"
-#: Smaller than the home visit so the second transcode keeps `verp demo` start-up short.
-GROUP_SIZE = "480x270"
+#: The coded group session: group A's third antenatal session, these families present.
+GROUP_MEETING = ("antenatal", 3)
+GROUP_PRESENT = ("FAM-0043", "FAM-0042")
+#: A later session with a family that did not consent to supervision: not shareable.
+UNSHARED_TITLE = "Antenatal group, session 5"
+UNSHARED_MEETING = ("antenatal", 5)
+UNSHARED_PRESENT = ("FAM-0043", "FAM-0042", "FAM-0044")
+SHARE_REASON = "National team review of the talk and listen time filming (demo)"
 GROUP_SCHEME = "group-facilitation"
 #: (coder role, start ms, end ms, code). Over 1 s windows the two codings agree in most
 #: windows but not all: the trainee holds two codes a second longer, starts one a second
@@ -97,7 +112,9 @@ class DemoSeed:
     users: dict[str, str] = field(default_factory=dict)  # role -> id
     clip_id: str | None = None
     group_clip_id: str | None = None
+    unshared_clip_id: str | None = None
     created: list[str] = field(default_factory=list)
+    programme: DemoProgramme = field(default_factory=DemoProgramme)
 
 
 def seed(svc: Services, *, with_media: bool = True, say: Say = print) -> DemoSeed:
@@ -107,10 +124,14 @@ def seed(svc: Services, *, with_media: bool = True, say: Say = print) -> DemoSee
     accounts). Raises the ingest/review errors of the real services if they fail.
     """
     result = _site_and_users(svc)
+    result.programme = seed_programme(svc, result.site_id, result.users, DEMO_ACTOR)
+    result.created += result.programme.created
     if with_media:
         result.clip_id = _demo_clip(svc, result, say)
         result.group_clip_id = _group_clip(svc, result, say)
+        result.unshared_clip_id = _unshared_clip(svc, result, say)
         _withdrawn_clip(svc, result, say)
+        _review_and_share(svc, result)
     return result
 
 
@@ -160,27 +181,6 @@ def _destroyed(svc: Services, site_id: str, family: str) -> bool:
             Tombstone.site_id == site_id, Tombstone.family_code == family
         )
         return db.scalar(query.limit(1)) is not None
-
-
-def make_video(path: Path, seconds: int = CLIP_SECONDS, size: str = CLIP_SIZE) -> None:
-    """Write a synthetic H.264/AAC MP4 (moving test pattern and a soft tone) to ``path``.
-
-    ``size`` is ``<width>x<height>``.
-
-    Raises ingest's ToolMissing/TranscodeError if ffmpeg is missing or fails.
-    """
-    argv = ffmpeg_tool.command(
-        "-y",
-        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={seconds}",
-        "-f", "lavfi", "-i", f"sine=frequency=330:sample_rate=48000:duration={seconds}",
-        "-filter:a", "volume=0.2",
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "96k", "-shortest", "-movflags", "+faststart",
-        str(path),
-    )  # fmt: skip
-    result = ffmpeg_tool.run(argv, timeout_s=120)
-    if result.returncode != 0:
-        raise ffmpeg_tool.failure("generating the demo clip", result)
 
 
 def _consent(
@@ -261,9 +261,19 @@ def _annotate(svc: Services, seed_: DemoSeed, clip_id: str) -> None:
         )  # fmt: skip
 
 
+def _session(
+    svc: Services, seed_: DemoSeed, title: str, meeting: tuple[str, int], present: tuple[str, ...]
+) -> str:
+    """A group session of group A filmed with the facilitator as the trainee."""
+    facilitator = Actor(seed_.users["facilitator"], "facilitator", seed_.site_id)
+    families = tuple(seed_.programme.families[code] for code in present)
+    group_id = seed_.programme.groups["GRP-A"]
+    return receive_session(svc, facilitator, group_id, title, meeting, families)
+
+
 def _group_clip(svc: Services, seed_: DemoSeed, say: Say) -> str:
     """The facilitator's filmed group session, coded by them and by the supervisor."""
-    existing = _find_clip(svc, seed_.site_id, GROUP_CODE)
+    existing = find_titled(svc, seed_.site_id, GROUP_TITLE)
     if existing is not None and existing.status == "ready":
         clip_id = existing.id
     else:
@@ -271,20 +281,46 @@ def _group_clip(svc: Services, seed_: DemoSeed, say: Say) -> str:
             clip_id = existing.id  # a previous run stopped half way: finish processing
         else:
             say("generating and ingesting a group session for supervision...")
-            consent = _consent(
-                GROUP_CODE, ("supervision", "training-events"), 1, svc,
-                participants=("trainee-facilitator", "co-facilitator", "group-parents"),
-            )  # fmt: skip
-            clip_id = _receive(
-                svc, seed_, consent, GROUP_TITLE, kind="group-delivery", size=GROUP_SIZE,
-                trainee_id=seed_.users["facilitator"],
-            )  # fmt: skip
+            clip_id = _session(svc, seed_, GROUP_TITLE, GROUP_MEETING, GROUP_PRESENT)
             seed_.created.append("group session clip")
         pipeline.process_clip(svc, clip_id, progress=lambda stage, pct: None)
     if not _has_annotations(svc, clip_id):  # also after a run that stopped before coding
         _code_group_session(svc, seed_, clip_id)
         seed_.created.append("group session coding")
     return clip_id
+
+
+def _unshared_clip(svc: Services, seed_: DemoSeed, say: Say) -> str:
+    """A group session with a family present that did not consent to supervision."""
+    existing = find_titled(svc, seed_.site_id, UNSHARED_TITLE)
+    if existing is not None and existing.status == "ready":
+        return existing.id
+    if existing is not None:
+        clip_id = existing.id
+    else:
+        say("generating a group session one family did not agree to show in supervision...")
+        clip_id = _session(svc, seed_, UNSHARED_TITLE, UNSHARED_MEETING, UNSHARED_PRESENT)
+        seed_.created.append("unshareable group session clip")
+    pipeline.process_clip(svc, clip_id, progress=lambda stage, pct: None)
+    return clip_id
+
+
+def _review_and_share(svc: Services, seed_: DemoSeed) -> None:
+    """The home visit's shared review is held; the clip is shared with the national team."""
+    assert seed_.clip_id is not None
+    facilitator = Actor(seed_.users["facilitator"], "facilitator", seed_.site_id)
+    supervisor = Actor(seed_.users["supervisor"], "supervisor", seed_.site_id)
+    with svc.db.session() as db:
+        clip = db.get(Clip, seed_.clip_id)
+        if clip is not None and clip.shared_review_at is None:
+            mark_shared_review_done(db, svc.audit, svc.settings, facilitator, clip.id)
+        shared = db.scalar(select(ClipShare.id).where(ClipShare.clip_id == seed_.clip_id))
+        if shared is None:
+            share_clip(
+                db, svc.audit, supervisor, clip_id=seed_.clip_id,
+                supervisor_id=seed_.programme.people["national"], days=14, reason=SHARE_REASON,
+            )  # fmt: skip
+            seed_.created.append("share with the national team")
 
 
 def _has_annotations(svc: Services, clip_id: str) -> bool:

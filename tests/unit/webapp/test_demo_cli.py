@@ -19,6 +19,7 @@ from storage.audit import Actor
 from storage.db.footage import Clip, Consent
 from storage.db.review import Annotation
 from storage.db.tenancy import Site, User
+from storage.programme import effective_purposes, present_families
 from tests.conftest import make_settings
 from tests.webapp_fixtures import post
 from webapp import demo
@@ -117,8 +118,11 @@ def test_the_demo_has_a_group_session_waiting_for_supervision(sqlite_services: S
         assert clip.signed_off_at is None and clip.duration_ms is not None
         assert 20_000 <= clip.duration_ms <= 21_000
         consent = db.get(Consent, clip.consent_id)
-        assert consent is not None
-        assert sorted(consent.purposes) == ["supervision", "training-events"]
+        assert consent is not None and consent.family_code == "FAM-0043"
+        # Recorded with two families of group A present, both agreeing to supervision.
+        present = [family.code for family, _ in present_families(db, clip.id)]
+        assert present == ["FAM-0042", "FAM-0043"]
+        assert sorted(effective_purposes(db, clip)) == ["family-review", "supervision"]
         notes = list(db.scalars(select(Annotation).where(Annotation.clip_id == clip_id)))
         coded = {n.author_id for n in notes if n.scheme_id == "group-facilitation"}
         assert coded == {trainee, supervisor}
