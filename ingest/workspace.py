@@ -161,17 +161,6 @@ def write_private(path: Path, data: bytes) -> None:
         out.write(data)
 
 
-def private_dir(path: Path) -> Path:
-    """Create a new directory of mode 0700 inside a job directory (never its parents:
-    a directory removed on shutdown must not be brought back). Returns ``path``.
-
-    Raises:
-        OSError: it exists, or its parent is gone.
-    """
-    path.mkdir(mode=0o700)
-    return path
-
-
 def clean_stale(root: Path) -> list[str]:
     """Remove every job directory under ``root`` whose owning process is gone.
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +50,21 @@ def test_geometry(plain: Thumbnails) -> None:
         assert sprite.size == (plain.columns * 80, plain.rows * 60)
     with Image.open(plain.poster_path) as poster:
         assert poster.size == (320, 240)
+
+
+def test_outputs_are_private_whatever_the_umask(
+    renditions: dict[str, Rendition], tmp_path: Path
+) -> None:
+    previous = os.umask(0o022)
+    try:
+        thumbs = render_thumbnails(
+            renditions["plain"].path, tmp_path / "thumbs", interval_s=1, thumb_width=64
+        )
+    finally:
+        os.umask(previous)
+    files = (thumbs.poster_path, thumbs.sprite_path, thumbs.vtt_path)
+    assert [stat.S_IMODE(p.stat().st_mode) for p in files] == [0o600] * 3
+    assert stat.S_IMODE((tmp_path / "thumbs").stat().st_mode) == 0o700
 
 
 def test_vtt_track_covers_the_clip(plain: Thumbnails) -> None:

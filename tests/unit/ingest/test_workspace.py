@@ -7,7 +7,9 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,9 @@ from ingest.workspace import (
     is_empty,
     job_workspace,
     remove_live,
+    reopen,
+    reserve,
+    write_private,
 )
 
 
@@ -79,13 +84,78 @@ def test_the_root_is_made_private_and_must_be_a_directory(tmp_path: Path) -> Non
         ensure_root(not_a_dir)
 
 
-def test_a_stopping_worker_can_remove_the_workspaces_still_in_use(tmp_path: Path) -> None:
+@pytest.fixture
+def stopping() -> Iterator[None]:
+    """remove_live() closes the process to new workspaces; reopen it afterwards."""
+    try:
+        yield
+    finally:
+        reopen()
+
+
+def test_a_stopping_worker_can_remove_the_workspaces_still_in_use(
+    tmp_path: Path, stopping: None
+) -> None:
     root = tmp_path / "workspace"
     with job_workspace(root, "clip") as ws:
         (ws / "source").write_bytes(b"plaintext")
-        assert remove_live() == 1
+        assert remove_live(wait_s=0) == 1
         assert is_empty(root)
-    assert remove_live() == 0
+    assert remove_live(wait_s=0) == 0
+
+
+def test_a_stopping_worker_waits_for_its_jobs_and_starts_no_new_one(
+    tmp_path: Path, stopping: None
+) -> None:
+    root = tmp_path / "workspace"
+    started, leave = threading.Event(), threading.Event()
+    made_after_removal: list[bool] = []
+
+    def job() -> None:
+        with job_workspace(root, "clip") as ws:
+            (ws / "source").write_bytes(b"plaintext")
+            started.set()
+            leave.wait(5)
+            # A job thread still running writes on into a directory that is gone.
+            try:
+                (ws / "thumbs").mkdir(mode=0o700)  # as thumbnails does: no parents
+                made_after_removal.append(True)
+            except OSError:
+                made_after_removal.append(False)
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    assert started.wait(5)
+    threading.Timer(0.3, leave.set).start()
+    began = time.monotonic()
+    assert remove_live(wait_s=5) == 1
+    assert 0.25 < time.monotonic() - began < 4, "it waits until the job has let go"
+    thread.join(5)
+    assert made_after_removal == [False] and is_empty(root)
+    with pytest.raises(WorkspaceError, match="stopping"), job_workspace(root, "clip"):
+        pass
+    reopen()
+    with job_workspace(root, "clip") as ws:
+        assert ws.is_dir()
+
+
+def test_workspace_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        with job_workspace(tmp_path / "workspace", "clip") as ws:
+            write_private(ws / "vtt", b"WEBVTT")
+            write_private(ws / "vtt", b"WEBVTT again")  # replaced, still 0600
+            reserved = reserve(ws / "playback.mp4")
+            assert (ws / "vtt").read_bytes() == b"WEBVTT again"
+            assert [mode(ws / "vtt"), mode(reserved)] == [0o600, 0o600]
+            with pytest.raises(FileExistsError):
+                reserve(reserved)
+            (ws / "link").symlink_to(tmp_path / "elsewhere")
+            with pytest.raises(OSError):
+                write_private(ws / "link", b"x")  # never through a symlink
+            assert not (tmp_path / "elsewhere").exists()
+    finally:
+        os.umask(previous)
 
 
 def test_clean_stale_stops_tools_a_dead_worker_left_running(tmp_path: Path) -> None:
