@@ -128,6 +128,12 @@ def test_keys_status_and_rotate(verp: Verp) -> None:
     assert mode(verp.home / "keys" / "kek.json") == 0o600
     text = verp.run("keys", "status")
     assert "current version: 2" in text.stdout
+    epochs = verp.ok("keys", "epochs")
+    assert [(e["number"], e["state"], e["kek_version"]) for e in epochs] == [
+        (1, "destroyed", "1"),
+        (2, "current", "2"),
+    ]
+    assert "epoch 2 [current]" in verp.run("keys", "epochs").stdout
 
 
 def test_invalid_setting_exits_2_naming_it(tmp_path: Path) -> None:
