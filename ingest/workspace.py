@@ -5,11 +5,15 @@ Layout::
     <settings.workspace_dir>/        mode 0700, created on first use
         <label>-<random>/            mode 0700, one per running job
             .lock                    flock()ed by the job's process while it runs
-            ...                      decrypted source, renditions, thumbnails
+            ...                      decrypted source, renditions, thumbnails: each
+                                     created 0600 by us (:func:`private_file`,
+                                     :func:`write_private`), or reserved 0600 before
+                                     ffmpeg writes it (:func:`reserve`)
 
-A job's directory is removed when the job ends, whether it succeeded or failed. A
-worker that was killed (SIGKILL, OOM, power loss) cannot clean up, so every worker
-calls :func:`clean_stale` on start. The ``.lock`` file tells a stale directory from a
+A job's directory is removed when the job ends, whether it succeeded or failed, and by
+:func:`remove_live` when its process is stopping (SIGTERM/SIGINT). A worker that was
+killed (SIGKILL, OOM, power loss) cannot clean up, so every worker calls
+:func:`clean_stale` on start. The ``.lock`` file tells a stale directory from a
 live one: the kernel drops an ``flock`` when its process dies, so a directory whose
 lock can be taken belongs to nobody and is removed (after killing any ffmpeg the dead
 worker left running in it: ffmpeg ignores SIGPIPE and would run on), while one held by

@@ -43,8 +43,9 @@ class PrivateOutput:
     the fallback (for tests of it).
 
     Raises:
-        ValidationError: ``target`` exists already, or names no file.
-        OSError: the directory cannot be opened or written.
+        ValidationError: ``target`` exists already, names no file, or its folder does
+            not exist.
+        OSError: the folder cannot be opened or written.
     """
 
     def __init__(self, target: Path, *, partials: Path, unnamed: bool = True) -> None:
@@ -54,7 +55,10 @@ class PrivateOutput:
             raise ValidationError(f"{target} exists; choose a new file name")
         self.target = target
         self._dir = target.parent.resolve()
-        self._dir_fd = os.open(self._dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            self._dir_fd = os.open(self._dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            raise ValidationError(f"{target.parent} is not an existing folder") from None
         self._partial: str | None = None
         self._registration: Registration | None = None
         self._published = False

@@ -113,6 +113,8 @@ def test_an_existing_file_is_never_overwritten(
             out.publish()
     assert target.read_bytes() == b"keep me"
     assert [p.name for p in out_dir.iterdir()] == ["visit.mp4"]
+    with pytest.raises(ValidationError, match="not an existing folder"):
+        PrivateOutput(out_dir / "missing" / "visit.mp4", partials=registry, unnamed=unnamed)
     symlink = out_dir / "link.mp4"
     symlink.symlink_to(out_dir / "nowhere")
     with pytest.raises(ValidationError, match="exists"):
