@@ -229,7 +229,7 @@ def _ingest(env: dict[str, str], source: Path, tmp_path: Path) -> subprocess.Pop
     consent = tmp_path / "consent.json"
     consent.write_text(json.dumps(CONSENT), encoding="utf-8")
     cmd = [str(VERP), "ingest", str(source), "--site", "north", "--kind", "home-visit"]
-    cmd += ["--family", CONSENT["family"], "--consent", str(consent), "--wait", "--json"]
+    cmd += ["--family", str(CONSENT["family"]), "--consent", str(consent), "--wait", "--json"]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

@@ -17,7 +17,6 @@ import pytest
 
 from storage.errors import ValidationError
 from storage.private_output import PARTIAL_PREFIX, PrivateOutput, sweep_partials
-from storage.private_output import writer as writer_module
 
 DATA = b"\x00\x00\x00\x18ftypmp42" + os.urandom(100_000)
 
@@ -131,7 +130,7 @@ def test_without_linkable_unnamed_files_it_falls_back(
             raise OSError(errno.EXDEV, "Invalid cross-device link")
         real_link(src, dst, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(writer_module.os, "link", no_proc_links)
+    monkeypatch.setattr(os, "link", no_proc_links)  # the module uses os.link
     with PrivateOutput(out_dir / "visit.mp4", partials=registry) as out:
         assert not out.unnamed
         out.write(DATA)
