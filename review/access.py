@@ -2,7 +2,8 @@
 
 The rules (they match webapp.authz's clip scope, so a page and its data agree):
 
-* Everyone is confined to their own site; another site's clip is NotFound.
+* Everyone is confined to their own site; another site's clip is NotFound, and so is a
+  clip of one's own site that one does not review (the same answer as a missing id).
 * Reviewers are facilitators and supervisors. A supervisor reviews every clip of the
   site; a facilitator reviews the clips they uploaded and the footage in which they are
   the filmed trainee (``Clip.trainee_id``) — so a supervisor's shared comments on a
@@ -67,10 +68,15 @@ def load_clip(
 
     Locking the row (PostgreSQL ``FOR UPDATE``) serialises writers of one clip, so a
     sign-off and a late edit, or two moments racing for the last slot, cannot both win.
-    Raises NotFound (missing, other site, destroyed), PermissionDenied (not a reviewer,
-    or a system actor writing), ConsentError via storage when the consent does not cover
-    the purpose (``purpose`` or the role's default).
+    Raises NotFound (missing, other site, destroyed, or a clip this reviewer does not
+    review: "exists but not yours" must answer exactly like "does not exist", or ids
+    could be confirmed), PermissionDenied (a role that reviews nothing — decided before
+    the clip is looked up, so it is the same for every id — or a system actor writing),
+    ConsentError via storage when the consent does not cover the purpose (``purpose``
+    or the role's default).
     """
+    if not is_system(actor) and actor.role not in REVIEWER_ROLES:
+        raise PermissionDenied("your role does not review footage")
     clip = session.get(Clip, clip_id, with_for_update=write) if clip_id else None
     if clip is None or (actor.site_id is not None and clip.site_id != actor.site_id):
         raise NotFound(f"no clip {clip_id}")
@@ -79,7 +85,7 @@ def load_clip(
     if write and is_system(actor):
         raise PermissionDenied("system actors do not write annotations")
     if not can_review(actor, clip):
-        raise PermissionDenied("you are not a reviewer of this clip")
+        raise NotFound(f"no clip {clip_id}")
     if not is_system(actor) or purpose is not None:
         chosen = purpose or default_purpose(clip.kind, actor.role)
         try:
@@ -113,6 +119,8 @@ def load_annotation(
     Raises NotFound when it does not exist, is deleted, or is hidden (someone else's
     draft, another site); otherwise as :func:`load_clip`.
     """
+    if not is_system(actor) and actor.role not in REVIEWER_ROLES:
+        raise PermissionDenied("your role does not review footage")  # same for every id
     annotation = session.get(Annotation, annotation_id) if annotation_id else None
     if annotation is None or (actor.site_id is not None and annotation.site_id != actor.site_id):
         raise NotFound(f"no annotation {annotation_id}")

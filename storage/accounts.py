@@ -44,12 +44,15 @@ def _dummy_hash() -> str:
 
 
 def authenticate(session: Session, email: str, password: str) -> User | None:
-    """The active user with this email and password, or None."""
+    """The active user with this email and password, or None.
+
+    Exactly one Argon2 verification runs whatever the account's state (unknown,
+    deactivated, wrong password, right password), so the time taken does not reveal
+    which accounts exist or are deactivated.
+    """
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
-    if user is None:
-        check_password(_dummy_hash(), password)
-        return None
-    if not user.active or not check_password(user.password_hash, password):
+    matches = check_password(user.password_hash if user else _dummy_hash(), password)
+    if user is None or not user.active or not matches:
         return None
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)

@@ -15,7 +15,10 @@ The footage endpoints (the playback rendition, moments) answer:
 * ``If-Range`` with the current entity tag → the range is served; with any other tag
   or an HTTP date → the range is ignored and the full body sent (``200``), as RFC 9110
   §13.1.5 requires for a validator that does not match;
-* ``If-None-Match`` with the current tag → ``304``.
+* ``If-None-Match`` with the current tag, compared weakly (``W/"x"`` matches ``"x"``),
+  in a list, or ``*`` → ``304``;
+* ``HEAD`` ignores ``Range`` (it applies to GET only): ``200`` with the headers of the
+  whole body, nothing decrypted.
 
 The entity tag is derived from the blob id (blobs are immutable: a re-rendered moment
 gets a new blob), never from the content, so producing it costs no decryption.
@@ -39,6 +42,8 @@ from storage.errors import DecryptionError, KeyError_
 #: Plaintext bytes decrypted per step of a streamed body (rounded to whole segments).
 BATCH_BYTES = 4 * 1024 * 1024
 _SPEC = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
+#: One entity tag of a list: optional weakness marker, then a quoted opaque tag.
+_ETAG = re.compile(r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"')
 
 Read = Callable[[int, int], bytes]
 log = logging.getLogger("verp.web")
@@ -125,11 +130,24 @@ def etag_for(blob_id: str) -> str:
     return f'"b-{blob_id}"'
 
 
-def _tag_matches(header: str | None, etag: str) -> bool:
+def _opaque(tag: str) -> str:
+    """An entity tag without its weakness marker: ``W/"x"`` and ``"x"`` -> ``"x"``."""
+    return tag[2:] if tag.startswith("W/") else tag
+
+
+def none_match(header: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header matches ``etag`` (RFC 9110 §13.1.2).
+
+    ``*`` matches any current entity; otherwise a comma-separated list of entity tags is
+    compared with the **weak** comparison the RFC requires here: ``W/"x"`` matches
+    ``"x"``. A malformed header matches nothing (the full response is sent).
+    """
     if not header:
         return False
-    tags = [t.strip() for t in header.split(",")]
-    return etag in tags or "*" in tags
+    if header.strip() == "*":
+        return True
+    wanted = _opaque(etag)
+    return any(_opaque(tag) == wanted for tag in _ETAG.findall(header))
 
 
 def requested_range(request: Request, size: int, etag: str) -> ByteRange | None:
@@ -190,11 +208,13 @@ def ranged_response(request: Request, entity: Entity, read: Read) -> Response:
     segment fails the request with an error status instead of a cut-off body; a
     later failure can only end the connection early (the status is already sent).
     """
-    if _tag_matches(request.headers.get("If-None-Match"), entity.etag):
+    if none_match(request.headers.get("If-None-Match"), entity.etag):
         response = Response(b"", status=304)
         return _common(response, entity)
     try:
-        byte_range = requested_range(request, entity.size, entity.etag)
+        # Range applies to GET only (RFC 9110 §14.2): HEAD describes the whole entity.
+        head = request.method == "HEAD"
+        byte_range = None if head else requested_range(request, entity.size, entity.etag)
     except RangeNotSatisfiable:
         return _common(not_satisfiable(entity.size), entity)
     start, stop = (0, entity.size) if byte_range is None else (byte_range.start, byte_range.stop)

@@ -22,6 +22,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response as BaseResponse
 
 from ingest.errors import (
@@ -119,6 +120,17 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+#: Reason phrases of status codes outside the HTTP registry that verp sends (Werkzeug
+#: would send "UNKNOWN"): tus 1.0.0 defines 460.
+REASON_PHRASES = {460: "Checksum Mismatch"}
+
+
+def status_line(status: int) -> str:
+    """``"460 Checksum Mismatch"``: the status with its reason phrase."""
+    reason = REASON_PHRASES.get(status) or HTTP_STATUS_CODES.get(status, "Error")
+    return f"{status} {reason}"
+
+
 def wants_json() -> bool:
     """True for API calls: JSON errors instead of pages."""
     if request.path.startswith("/api/") or request.is_json:
@@ -138,7 +150,7 @@ def error_response(
             render_template("error.html", status=status, code=code, message=message),
             mimetype="text/html",
         )
-    response.status_code = status
+    response.status = status_line(status)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -180,7 +192,9 @@ def register_error_handlers(app: Flask) -> None:
         if status < 400:
             return exc
         code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(status, code, GENERIC.get(status, exc.description or code))
+        # Keep what the protocol requires of the answer, e.g. Allow on a 405.
+        kept = {k: v for k, v in exc.get_headers() if k.lower() in ("allow", "retry-after")}
+        return error_response(status, code, GENERIC.get(status, exc.description or code), kept)
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Response:

@@ -1,7 +1,8 @@
 """Login throttling shared by every web worker (rows in ``login_attempts``).
 
 A key is the SHA-256 of what is being guessed against (an email and the client's
-address, or a user's one-time code), so the table holds nothing personal. Only failures
+address; the client's address alone, with a higher limit, so one address cannot try
+many emails; or a user's one-time code), so the table holds nothing personal. Only failures
 are recorded; a success clears its key. Rows older than the window are pruned as new
 failures arrive.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -21,6 +23,21 @@ def throttle_key(*parts: str) -> str:
     """A stable, non-reversible key for the throttled identity (e.g. email + address)."""
     joined = "\x1f".join(p.strip().lower() for p in parts)
     return hashlib.sha256(joined.encode("utf-8")).hexdigest()
+
+
+class LoginKeys(NamedTuple):
+    """The two throttle keys of a password attempt."""
+
+    account: str  # this email from this address: a guessing run against one account
+    address: str  # this address, whatever the email: one address trying many accounts
+
+
+def login_keys(email: str, address: str) -> LoginKeys:
+    """The throttle keys of a password attempt for ``email`` from ``address``."""
+    return LoginKeys(
+        account=throttle_key("login", email, address),
+        address=throttle_key("login-address", address),
+    )
 
 
 def retry_after(db: Session, key: str, *, now: datetime, limit: int, window: int) -> int:
@@ -39,9 +56,14 @@ def retry_after(db: Session, key: str, *, now: datetime, limit: int, window: int
     return max(1, int((unlock - now).total_seconds() + 0.999))
 
 
+def prune(db: Session, *, now: datetime, window: int) -> None:
+    """Drop every row older than ``window`` (they no longer count against anyone)."""
+    db.execute(delete(LoginAttempt).where(LoginAttempt.at <= now - timedelta(seconds=window)))
+
+
 def record_failure(db: Session, key: str, *, now: datetime, window: int) -> None:
     """Remember one failed attempt for ``key`` and drop rows older than ``window``."""
-    db.execute(delete(LoginAttempt).where(LoginAttempt.at <= now - timedelta(seconds=window)))
+    prune(db, now=now, window=window)
     db.add(LoginAttempt(key=key, at=now))
     db.flush()
 

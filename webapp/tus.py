@@ -6,7 +6,7 @@ errors are turned into status codes by ``webapp.errors``; this module only adds 
 ``Tus-Resumable`` (and, on 412, ``Tus-Version``) headers every tus response carries.
 
 The signed-in user comes from ``flask.g.user`` (a ``webapp.context.CurrentUser``);
-requests without one get 401.
+requests without one get 401, except ``OPTIONS`` (discovery), which is public.
 
 CSRF: every request but OPTIONS must carry ``Tus-Resumable: 1.0.0`` (checked before
 anything else). A custom header cannot be sent cross-site without a CORS preflight,
@@ -37,6 +37,7 @@ from ingest.tus import (
 )
 from ingest.tus_headers import CHECKSUMS, EXTENSIONS, TUS_VERSION, check_version, parse_metadata
 from storage.audit import Actor
+from webapp.authz import public
 from webapp.context import current_user, services
 from webapp.errors import Unauthenticated
 
@@ -67,8 +68,13 @@ def _tus_headers(response: Response) -> Response:
 
 @bp.route("/", methods=["OPTIONS"], strict_slashes=False)
 @bp.route("/<upload_id>", methods=["OPTIONS"])
+@public
 def options(upload_id: str | None = None) -> Response:
-    """Server capabilities (tus discovery); carries no data, needs no tus version."""
+    """Server capabilities (tus discovery); carries no data, needs no tus version.
+
+    Public: clients ask before they have a session (and a CORS preflight never carries
+    cookies). It says nothing about any upload: ``upload_id`` is not even looked up.
+    """
     response = Response(status=204)
     response.headers["Tus-Version"] = TUS_VERSION
     response.headers["Tus-Extension"] = ",".join(EXTENSIONS)
@@ -101,7 +107,9 @@ def upload(upload_id: str) -> Response:
         # Clients behind proxies that drop PATCH/DELETE tunnel them through POST.
         method = request.headers.get("X-HTTP-Method-Override", "").upper()
         if method not in _OVERRIDABLE:
-            return Response("use PATCH, HEAD or DELETE", status=405, mimetype="text/plain")
+            refused = Response("use PATCH, HEAD or DELETE", status=405, mimetype="text/plain")
+            refused.headers["Allow"] = "OPTIONS, HEAD, PATCH, DELETE, POST"
+            return refused
     actor = _actor()
     svc = services()
     if method == "HEAD":

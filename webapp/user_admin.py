@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage import login_sessions
-from storage.accounts import MIN_PASSWORD, check_password, hash_password
+from storage.accounts import MIN_PASSWORD, add_user, check_password, hash_password
 from storage.audit import Actor, AuditLog
 from storage.db.tenancy import ROLES, User
 from storage.errors import NotFound, ValidationError
@@ -19,6 +19,49 @@ from storage.errors import NotFound, ValidationError
 
 class WrongPassword(ValidationError):
     """The current password given to confirm a change is not the user's password."""
+
+
+#: The one answer to every refused add. Saying *why* (malformed, or taken) would tell an
+#: admin of one site who has an account at another: emails are unique across sites.
+ADD_REFUSED = (
+    "This account could not be added. Check the email address and the role; if it "
+    "still cannot be added, ask the national verp team."
+)
+
+
+def add_site_user(
+    db: Session,
+    audit: AuditLog,
+    actor: Actor,
+    site_id: str,
+    *,
+    email: str,
+    role: str,
+    password: str,
+    display_name: str = "",
+) -> User:
+    """Add an account to the admin's own site (storage.accounts.add_user).
+
+    Raises ValidationError with the neutral ADD_REFUSED text for every refusal (bad
+    email or role, or an email already in use at any site), and audits the refusal as
+    ``user.create_refused`` without the reason (admins read the audit log too). Nothing
+    else is stored when it raises.
+    """
+    try:
+        # add_user checks everything before it stores anything.
+        return add_user(
+            db,
+            audit,
+            actor,
+            site_id=site_id,
+            email=email,
+            role=role,
+            password=password,
+            display_name=display_name,
+        )
+    except ValidationError:
+        audit.append(db, actor, "user.create_refused", target_type="user", site_id=site_id)
+        raise ValidationError(ADD_REFUSED) from None
 
 
 def site_users(db: Session, site_id: str) -> list[User]:

@@ -9,7 +9,6 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from storage.accounts import add_user
 from storage.db.tenancy import ROLES, User
 from storage.errors import ValidationError
 from webapp import user_admin
@@ -41,21 +40,24 @@ def add() -> tuple[str, int]:
     svc = services()
     form = request.form
     temporary = secrets.token_urlsafe(12)
-    try:
-        with unit_of_work() as db:
-            created = add_user(
+    refused: ValidationError | None = None
+    with unit_of_work() as db:
+        try:
+            created = user_admin.add_site_user(
                 db,
                 svc.audit,
                 admin.actor,
-                site_id=admin.site_id,
+                admin.site_id,
                 email=form.get("email", "")[:320],
                 role=form.get("role", ""),
                 password=temporary,
                 display_name=form.get("name", "").strip()[:200],
             )
             email = created.email
-    except ValidationError as exc:
-        return _users_page(400, add_error=str(exc), form=form)
+        except ValidationError as exc:
+            refused = exc  # the refusal's audit entry commits with this unit of work
+    if refused is not None:
+        return _users_page(400, add_error=str(refused), form=form)
     return _users_page(201, created_email=email, temporary_password=temporary)
 
 

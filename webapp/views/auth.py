@@ -17,6 +17,7 @@ from webapp import sessions, throttle, totp
 from webapp.authz import ALL_ROLES, public, requires, user_or_401
 from webapp.context import client_address, current_user, services, unit_of_work
 from webapp.errors import Throttled
+from webapp.redirects import safe_next
 from webapp.views.meta import home_url
 
 bp = Blueprint("auth", __name__)
@@ -26,13 +27,6 @@ ANONYMOUS = "anonymous"
 
 def _anonymous(site_id: str | None) -> Actor:
     return Actor(id=ANONYMOUS, role=ANONYMOUS, site_id=site_id)
-
-
-def safe_next(target: str | None) -> str | None:
-    """``target`` if it is a path on this site (no open redirect), else None."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    return target
 
 
 @bp.get("/login")
@@ -48,25 +42,41 @@ def login() -> str | Response:
 @bp.post("/login")
 @public
 def login_submit() -> tuple[str, int] | Response:
-    """Check email and password (throttled per email and address); then the second factor."""
+    """Check email and password; then the second factor.
+
+    Throttled per email and address, and per address alone (one address guessing many
+    emails). Every attempt that is not throttled costs one Argon2 verification, whatever
+    the account's state (storage.accounts.authenticate), so timing tells nothing.
+    """
     svc = services()
     cfg = svc.settings
     email = request.form.get("email", "").strip().lower()[:320]
     password = request.form.get("password", "")[:1024]
     target = safe_next(request.form.get("next"))
-    key = throttle.throttle_key("login", email, client_address())
+    address = client_address()
+    keys = throttle.login_keys(email, address)
     now = svc.clock.now()
     with unit_of_work() as db:
         known = db.execute(select(User.id, User.site_id).where(User.email == email)).first()
         actor = _anonymous(known.site_id if known else None)
         target_id = known.id if known else None
-        wait = throttle.retry_after(
-            db, key, now=now, limit=cfg.login_attempts, window=cfg.login_window_seconds
+        wait = max(
+            throttle.retry_after(
+                db, keys.account, now=now, limit=cfg.login_attempts, window=cfg.login_window_seconds
+            ),
+            throttle.retry_after(
+                db,
+                keys.address,
+                now=now,
+                limit=cfg.login_address_attempts,
+                window=cfg.login_window_seconds,
+            ),
         )
         user = None if wait else authenticate(db, email, password)
         if user is None:
             if not wait:
-                throttle.record_failure(db, key, now=now, window=cfg.login_window_seconds)
+                for key in keys:
+                    throttle.record_failure(db, key, now=now, window=cfg.login_window_seconds)
             reason = "throttled" if wait else "password"
             svc.audit.append(
                 db,
@@ -77,7 +87,10 @@ def login_submit() -> tuple[str, int] | Response:
                 details={"reason": reason},
             )
         else:
-            throttle.clear(db, key)
+            # Only this email's count is forgiven: the address keeps its failures, so one
+            # valid account cannot be used to reset a guessing run.
+            throttle.clear(db, keys.account)
+            throttle.prune(db, now=now, window=cfg.login_window_seconds)
             if user.totp_secret:
                 sessions.begin_second_factor(db, user.id)
                 return redirect(url_for("auth.second_factor", next=target))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from review.errors import Locked, NotFound, PermissionDenied, ValidationError
+from review.errors import Locked, NotFound, ValidationError
 from review.moments import (
     DEFAULT_QUESTION,
     MAX_STILLS,
@@ -154,7 +154,7 @@ def test_reorder_must_name_every_item_once(world: World) -> None:
 
 
 def test_access_and_lock(world: World) -> None:
-    with world.svc.db.session() as session, pytest.raises(PermissionDenied):
+    with world.svc.db.session() as session, pytest.raises(NotFound):  # not a reviewer of it
         add_still(session, world.svc.audit, world.colleague, world.home_clip, at_ms=0)
     with world.svc.db.session() as session, pytest.raises(NotFound):
         playlist(session, world.outsider, world.home_clip)

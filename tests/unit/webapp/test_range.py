@@ -176,10 +176,57 @@ def test_head_sends_headers_and_decrypts_nothing(
 
     monkeypatch.setattr(setup.services.blobs, "read_range", spy)
     response = setup.client.head(setup.url, headers={"Range": "bytes=100-"})
-    assert response.status_code == 206
-    assert response.headers["Content-Length"] == str(SIZE - 100)
+    # Range applies to GET only: HEAD describes the whole rendition.
+    assert response.status_code == 200
+    assert response.headers["Content-Length"] == str(SIZE)
+    assert "Content-Range" not in response.headers
+    assert response.headers["Accept-Ranges"] == "bytes"
     assert response.get_data() == b""
     assert all(offset == 0 for offset, _ in calls)  # only the container header was read
+
+
+@pytest.mark.parametrize("header", ["bytes=100-", f"bytes={SIZE}-", "bytes=oops", "bytes=5-1"])
+def test_head_ignores_any_range(setup: Setup, header: str) -> None:
+    response = setup.client.head(setup.url, headers={"Range": header})
+    assert response.status_code == 200
+    assert response.headers["Content-Length"] == str(SIZE)
+    assert response.headers["ETag"] == f'"b-{setup.blob.id}"'
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        'W/"b-{id}"',
+        '"other", W/"b-{id}"',
+        '"other",W/"b-{id}" , "more"',
+        "*",
+        ' "b-{id}" ',
+    ],
+)
+def test_if_none_match_uses_the_weak_comparison(setup: Setup, header: str) -> None:
+    response = setup.client.get(
+        setup.url, headers={"If-None-Match": header.format(id=setup.blob.id)}
+    )
+    assert response.status_code == 304
+    assert response.get_data() == b""
+    assert response.headers["ETag"] == f'"b-{setup.blob.id}"'
+
+
+@pytest.mark.parametrize("header", ['"other"', 'W/"other"', 'W/"b-{id}x"', "b-{id}", '"b-{id}'])
+def test_if_none_match_without_a_match_sends_the_body(setup: Setup, header: str) -> None:
+    response = setup.client.get(
+        setup.url, headers={"If-None-Match": header.format(id=setup.blob.id)}
+    )
+    assert response.status_code == 200
+    assert response.get_data() == setup.plaintext
+
+
+def test_if_range_uses_the_strong_comparison(setup: Setup) -> None:
+    """A weak validator never satisfies If-Range (RFC 9110 §13.1.5): the whole body."""
+    weak = f'W/"b-{setup.blob.id}"'
+    response = setup.client.get(setup.url, headers={"Range": "bytes=10-19", "If-Range": weak})
+    assert response.status_code == 200
+    assert response.get_data() == setup.plaintext
 
 
 def test_only_the_covering_segments_are_fetched(
