@@ -96,9 +96,10 @@ TABLE: dict[str, Row] = {
     "POST /upload": allow(FOOTAGE, 400),
     # A supervisor is sent from someone else's upload page to the clip page.
     "GET /upload/<clip_id>": allow(FOOTAGE, 200, other=404, supervisor=302),
-    "OPTIONS /api/v1/uploads/": allow(FOOTAGE, 204, anon=401),
+    # tus discovery is public (clients ask before they have a session); it names no upload.
+    "OPTIONS /api/v1/uploads/": everyone(204),
     "POST /api/v1/uploads/": allow(FOOTAGE, 400, anon=401),
-    "OPTIONS /api/v1/uploads/<upload_id>": allow(FOOTAGE, 204, anon=401),
+    "OPTIONS /api/v1/uploads/<upload_id>": everyone(204),
     # An upload URL belongs to the person who started it: others get 404.
     "HEAD /api/v1/uploads/<upload_id>": allow(FOOTAGE, 200, other=404, anon=401, supervisor=404),
     "PATCH /api/v1/uploads/<upload_id>": allow(FOOTAGE, 204, other=404, anon=401, supervisor=404),
