@@ -6,9 +6,13 @@ matrix test fails for any route missing from its table. Rows are fetched only th
 the scoped loaders below, which raise NotFound for anything of another site, so a user of
 site A gets 404 for site B's clips, users, holds and consents alike.
 
-Roles (see DOMAIN.md): facilitators upload and review their own clips; supervisors see
-every clip of their site; DPOs and admins see metadata, consent, retention and audit but
-never footage bytes (posters and thumbnails count as footage).
+Roles (see DOMAIN.md and docs/programme.md): facilitators see the clips of the groups they
+co-facilitate, plus clips they uploaded or in which they are the filmed trainee; supervisors
+see every clip of their site, plus a clip of another site while it is shared with them for
+supervision (an active share: not expired, revoked or ended by withdrawal; nothing else of
+that site); DPOs and admins see metadata, consent, retention and audit but never footage
+bytes (posters and thumbnails count as footage). A group-session recording is played only
+while every family present consents to the purpose.
 """
 
 from __future__ import annotations
@@ -20,15 +24,15 @@ from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app, g, redirect, request, url_for
 from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from storage.db.footage import Clip, Consent
-from storage.db.programme import Group
+from storage.db.programme import ClipFamily, ClipShare, Group, GroupFacilitator
 from storage.db.tenancy import ROLES, User
 from storage.errors import NotFound, PermissionDenied
 from storage.programme import is_facilitator
 from storage.purposes import VIEWING_ROLES, check_clip_purpose, default_purpose
-from webapp.context import CurrentUser, current_user
+from webapp.context import CurrentUser, current_user, services
 from webapp.errors import Unauthenticated, wants_json
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -145,33 +149,49 @@ def user_or_401() -> CurrentUser:
 def clip_scope(user: CurrentUser) -> ColumnElement[bool]:
     """The WHERE clause of the clips ``user`` may know about.
 
-    Everyone is confined to their site; a facilitator further to clips they uploaded or
-    in which they are the filmed trainee.
+    Everyone is confined to their site; a facilitator further to the clips of the groups
+    they co-facilitate and clips they uploaded or in which they are the filmed trainee; a
+    supervisor reaches beyond their site only the clips actively shared with them.
     """
-    return _scope(user.role, user.site_id, user.id)
+    return _scope(user.role, user.site_id, user.id, services().clock.now())
 
 
-def _scope(role: str, site_id: Any, user_id: Any) -> ColumnElement[bool]:
+def _scope(role: str, site_id: Any, user_id: Any, now: Any) -> ColumnElement[bool]:
     """:func:`clip_scope` for values or bound parameters (``bindparam``)."""
     own_site: ColumnElement[bool] = Clip.site_id == site_id
     if role == "facilitator":
-        return and_(own_site, or_(Clip.uploaded_by == user_id, Clip.trainee_id == user_id))
+        groups = select(GroupFacilitator.group_id).where(GroupFacilitator.user_id == user_id)
+        case_team = or_(
+            Clip.uploaded_by == user_id, Clip.trainee_id == user_id, Clip.group_id.in_(groups)
+        )
+        return and_(own_site, case_team)
+    if role == "supervisor":
+        shared = select(ClipShare.clip_id).where(
+            ClipShare.supervisor_id == user_id,
+            ClipShare.revoked_at.is_(None),
+            ClipShare.expires_at > now,
+        )
+        return or_(own_site, Clip.id.in_(shared))
     return own_site
 
 
 @functools.cache
-def _footage_clip_query(role: str) -> Select[Clip, Consent]:
-    """A clip in the scope of a user of ``role``, with its consent (one round trip).
+def _footage_clip_query(role: str) -> Select[Clip, Consent, Consent]:
+    """A clip in the scope of a user of ``role``, with its consent and the consents of the
+    families present in it (one round trip: a row per family present, at least one).
 
-    Built once per role with bound parameters ``clip_id``, ``site_id`` and ``user_id``:
-    building the expression anew costs more than running it on every Range request.
+    Built once per role with bound parameters ``clip_id``, ``site_id``, ``user_id`` and
+    ``now``: building the expression anew costs more than running it on every Range request.
     """
+    present = aliased(Consent, name="present_consent")
     return (
-        select(Clip, Consent)
+        select(Clip, Consent, present)
         .outerjoin(Consent, Consent.id == Clip.consent_id)
+        .outerjoin(ClipFamily, ClipFamily.clip_id == Clip.id)
+        .outerjoin(present, present.id == ClipFamily.consent_id)
         .where(
             Clip.id == bindparam("clip_id"),
-            _scope(role, bindparam("site_id"), bindparam("user_id")),
+            _scope(role, bindparam("site_id"), bindparam("user_id"), bindparam("now")),
         )
     )
 
@@ -193,17 +213,23 @@ def load_clip(
         if clip is None:
             raise NotFound(f"clip {clip_id}")
         return clip
-    # Footage: the consent comes in the same query (one round trip less per Range request).
-    params = {"clip_id": clip_id, "site_id": user.site_id, "user_id": user.id}
-    row = db.execute(_footage_clip_query(user.role), params).first()
-    if row is None:
+    # Footage: the consents come in the same query (one round trip less per Range request).
+    params = {
+        "clip_id": clip_id,
+        "site_id": user.site_id,
+        "user_id": user.id,
+        "now": services().clock.now(),
+    }
+    rows = db.execute(_footage_clip_query(user.role), params).all()
+    if not rows:
         raise NotFound(f"clip {clip_id}")
-    clip, consent = row
+    clip, consent, _ = rows[0]
+    present = [row[2] for row in rows if row[2] is not None]
     if user.role not in FOOTAGE_ROLES:
         raise PermissionDenied(f"role {user.role} does not receive footage")
     policy = cast(Policy | None, g.get("policy"))
     chosen = purpose or (policy.purpose if policy else None)
-    check_clip_purpose(clip, consent, chosen or default_purpose(clip.kind, user.role))
+    check_clip_purpose(clip, consent, chosen or default_purpose(clip.kind, user.role), present)
     return clip
 
 

@@ -117,6 +117,7 @@ TABLE: dict[str, Row] = {
     "GET /dpo/audit": allow(GOVERNANCE, 200),
     "GET /dpo/audit/verify": allow(GOVERNANCE, 200),
     "GET /dpo/audit/export.csv": allow(GOVERNANCE, 200),
+    "GET /dpo/audit/receipt.json": allow(("dpo",), 200),
     "GET /dpo/audit/retention-report.csv": allow(GOVERNANCE, 200),
     # -- the review area (player, shared review, supervision, their API) ----------------
     # Footage bytes and annotations: reviewers only; DPOs/admins 403, other sites 404.
@@ -300,3 +301,202 @@ def test_unknown_route_is_404_for_everyone(app: Flask, login_as: LoginAs) -> Non
     login_as(client, "admin")
     assert client.get("/no/such/page").status_code == 404
     assert client.get("/api/v1/nothing").get_json()["error"]["code"] == "not_found"
+
+
+# -- the case team and shares (docs/programme.md) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseTeam:
+    clip: str  # a home visit of the family enrolled in site a's group, with a poster
+    other_group_facilitator: str  # email of a facilitator of site a's second group
+
+
+def _case_team(services: Any, world: World) -> CaseTeam:
+    """Site a's enrolled family filmed at home by the group's health co-facilitator, and a
+    second group at site a run by two other facilitators."""
+    from ingest.clips import register_clip
+    from storage.audit import Actor
+    from storage.db.footage import Consent
+    from storage.db.tenancy import Site, User
+    from storage.programme import Placement, create_group
+    from tests.webapp_fixtures import POSTER_BYTES, password_hash
+
+    site = world.sites["a"]
+    uploader = Actor(site.users["facilitator"], "facilitator", site.id)
+    with services.db.session() as db:
+        others = []
+        for name, discipline in (("hv2", "health"), ("cs2", "childrens-services")):
+            user = User(
+                site_id=site.id,
+                email=f"{name}@a.example.org",
+                role="facilitator",
+                discipline=discipline,
+                password_hash=password_hash(),
+                created_at=services.clock.now(),
+            )
+            db.add(user)
+            db.flush()
+            others.append((user.id, discipline, False))
+        create_group(
+            db, services.audit, Actor.system("test"), site_id=site.id, code="GRP-A2",
+            name="Second group", facilitators=others, starts_on=services.clock.now(),
+        )  # fmt: skip
+        consent = db.get(Consent, site.consent)
+        site_row = db.get(Site, site.id)
+        assert consent is not None and site_row is not None
+        clip = register_clip(
+            db, services.vault, services.audit, services.settings, actor=uploader,
+            site=site_row, kind="home-visit", consent=consent, uploaded_by=uploader.id,
+            placement=Placement(family_id=site.family),
+        )  # fmt: skip
+        assert clip.group_id == site.group
+        clip.status, clip.stage, clip.duration_ms = "ready", "ready", 20000
+        services.vault.put_bytes(db, site.id, clip.id, "poster", POSTER_BYTES, "image/jpeg")
+        return CaseTeam(clip=clip.id, other_group_facilitator="hv2@a.example.org")
+
+
+def _sign_in(client: FlaskClient, email: str) -> None:
+    from tests.webapp_fixtures import PASSWORD, post
+
+    assert post(client, "/login", {"email": email, "password": PASSWORD}).status_code == 302
+
+
+def _reach(client: FlaskClient, clip_id: str) -> list[int]:
+    """Status of the clip page, its JSON, and its poster (footage bytes)."""
+    urls = (f"/clips/{clip_id}", f"/api/v1/clips/{clip_id}", f"/clips/{clip_id}/poster")
+    return [client.get(url).status_code for url in urls]
+
+
+def test_both_co_facilitators_reach_the_familys_clip_and_the_other_group_does_not(
+    app: Flask, world: World, services: Any
+) -> None:
+    team = _case_team(services, world)
+    uploader, co_facilitator, stranger = app.test_client(), app.test_client(), app.test_client()
+    _sign_in(uploader, world.email("facilitator"))
+    _sign_in(co_facilitator, "target@a.example.org")  # did not upload, is not filmed
+    _sign_in(stranger, team.other_group_facilitator)
+    assert _reach(uploader, team.clip) == [200, 200, 200]
+    assert _reach(co_facilitator, team.clip) == [200, 200, 200]
+    assert _reach(stranger, team.clip) == [404, 404, 404]
+    listed = co_facilitator.get("/api/v1/clips").get_json()
+    assert team.clip in {c["id"] for c in listed["clips"]}
+    assert team.clip not in {c["id"] for c in stranger.get("/api/v1/clips").get_json()["clips"]}
+
+
+def test_a_shared_supervisor_of_another_site_reaches_only_the_shared_clip_until_expiry(
+    app: Flask, world: World, services: Any, login_as: LoginAs
+) -> None:
+    from datetime import timedelta
+
+    from storage.audit import Actor
+    from storage.programme import share_clip
+
+    team = _case_team(services, world)
+    national = app.test_client()
+    login_as(national, "supervisor", "b")
+    assert _reach(national, team.clip) == [404, 404, 404]  # nothing shared yet
+    site = world.sites["a"]
+    with services.db.session() as db:
+        share_clip(
+            db, services.audit, Actor(site.users["supervisor"], "supervisor", site.id),
+            clip_id=team.clip, supervisor_id=world.sites["b"].users["supervisor"], days=7,
+            reason="national training team review",
+        )  # fmt: skip
+    assert _reach(national, team.clip) == [200, 200, 200]
+    assert _reach(national, site.clip) == [404, 404, 404]  # only the shared clip
+    assert national.get(f"/groups/{site.group}").status_code == 404
+    services.clock.advance(timedelta(days=7) - timedelta(seconds=1))
+    login_as(national, "supervisor", "b")  # the web session itself expires when idle
+    assert _reach(national, team.clip) == [200, 200, 200]  # the last second of the share
+    services.clock.advance(timedelta(seconds=1))
+    assert _reach(national, team.clip) == [404, 404, 404]  # expired
+
+
+def test_a_share_ends_at_revocation_and_at_withdrawal(
+    app: Flask, world: World, services: Any, login_as: LoginAs
+) -> None:
+    from storage.audit import Actor
+    from storage.destruction import Destroyer
+    from storage.programme import revoke_share, share_clip
+    from storage.withdrawal import withdraw_consent
+
+    team = _case_team(services, world)
+    site = world.sites["a"]
+    lead = Actor(site.users["supervisor"], "supervisor", site.id)
+    national = app.test_client()
+    login_as(national, "supervisor", "b")
+
+    def share() -> str:
+        with services.db.session() as db:
+            return share_clip(
+                db, services.audit, lead, clip_id=team.clip,
+                supervisor_id=world.sites["b"].users["supervisor"], days=30, reason="review",
+            ).id  # fmt: skip
+
+    first = share()
+    assert _reach(national, team.clip) == [200, 200, 200]
+    with services.db.session() as db:
+        revoke_share(db, services.audit, lead, first)
+    assert _reach(national, team.clip) == [404, 404, 404]
+    share()
+    assert _reach(national, team.clip) == [200, 200, 200]
+    withdraw_consent(
+        Destroyer(services.db, services.vault, services.audit), services.settings.retention,
+        Actor(site.users["dpo"], "dpo", site.id), site_id=site.id, consent_id=site.consent,
+        purposes=["supervision"], reason="parent asked",
+    )  # fmt: skip
+    assert _reach(national, team.clip) == [404, 404, 404]
+    # the co-facilitators keep the use the family still consents to (family review)
+    co_facilitator = app.test_client()
+    _sign_in(co_facilitator, "target@a.example.org")
+    assert _reach(co_facilitator, team.clip) == [200, 200, 200]
+
+
+def test_group_session_footage_needs_every_present_familys_consent(
+    app: Flask, world: World, services: Any, login_as: LoginAs
+) -> None:
+    from datetime import UTC, datetime
+
+    from ingest.clips import register_clip
+    from storage.audit import Actor
+    from storage.consent import ConsentInput, record_consent
+    from storage.db.footage import Consent
+    from storage.db.tenancy import Site
+    from storage.programme import (
+        Placement,
+        enrol_family,
+        group_session,
+        link_consent,
+    )
+    from tests.webapp_fixtures import POSTER_BYTES
+
+    site = world.sites["a"]
+    operator = Actor.system("test")
+    with services.db.session() as db:
+        enrol_family(
+            db, services.audit, operator, site_id=site.id, group_id=site.group, code="FAM-A77"
+        )
+        partial = record_consent(
+            db, services.audit, operator, site.id,
+            ConsentInput("FAM-A77", ("parent-1",), ("family-review",), "CF-77", "hv",
+                         datetime(2026, 3, 1, tzinfo=UTC)),
+        )  # fmt: skip
+        link_consent(db, partial)
+        assert partial.family_id is not None
+        site_row, consent = db.get(Site, site.id), db.get(Consent, site.consent)
+        assert site_row is not None and consent is not None
+        meeting = group_session(db, site.group, "antenatal", 2)
+        clip = register_clip(
+            db, services.vault, services.audit, services.settings,
+            actor=Actor(site.target_user, "facilitator", site.id),
+            site=site_row, kind="group-delivery", consent=consent, uploaded_by=site.target_user,
+            placement=Placement(session_id=meeting.id, present_family_ids=(partial.family_id,)),
+        )  # fmt: skip
+        clip.status, clip.stage, clip.duration_ms = "ready", "ready", 20000
+        services.vault.put_bytes(db, site.id, clip.id, "poster", POSTER_BYTES, "image/jpeg")
+        clip_id = clip.id
+    supervisor = app.test_client()
+    login_as(supervisor, "supervisor")
+    # metadata is visible; the footage is not, because FAM-A77 did not consent to supervision
+    assert _reach(supervisor, clip_id) == [200, 200, 403]
