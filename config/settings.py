@@ -26,6 +26,7 @@ ENV_MAP: dict[str, str] = {
     "VERP_AWS_REGION": "keys.aws_region",
     "VERP_KEY_CACHE_SECONDS": "keys.cache_seconds",
     "VERP_KEK_EPOCH_DAYS": "keys.epoch_days",
+    "VERP_KEK_EPOCH_GRACE_MINUTES": "keys.epoch_grace_minutes",
     "VERP_KMS_DELETION_DAYS": "keys.kms_deletion_days",
     "VERP_SEGMENT_SIZE": "container.segment_size",
     "VERP_QUEUE_URL": "queue.url",

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from storage.db.governance import KekEpoch
 from storage.kek.provider import EpochKeys, key_file_versions
 
-#: Scheduling slack added to an epoch's period for its promised retirement date: the
-#: worker checks hourly, re-wrapping takes minutes, and retirement waits a grace period.
+#: Scheduling slack added to an epoch's period and grace for its promised retirement
+#: date: the worker checks hourly and re-wrapping takes minutes.
 RETIRE_SLACK = timedelta(days=1)
 
 
@@ -115,10 +115,11 @@ def next_number(session: Session, provider: str, keys: EpochKeys) -> int:
     return max([int(recorded or 0), *in_file]) + 1
 
 
-def sync(session: Session, keys: EpochKeys, now: datetime, period: timedelta) -> None:
+def sync(session: Session, keys: EpochKeys, now: datetime, lifetime: timedelta) -> None:
     """Record KEKs the table does not know yet: the provider's current key (the first
     epoch of a deployment that predates epochs) and, for a key file, every older
-    version still in it (superseded, so the next run retires it)."""
+    version still in it (superseded, so the next run retires it). ``lifetime`` is the
+    epoch period plus the retirement grace (for the promised retirement date)."""
     known = {e.kek_version for e in epochs(session, keys.name)}
     current = keys.current_version()
     created = key_file_versions(keys)
@@ -150,7 +151,7 @@ def sync(session: Session, keys: EpochKeys, now: datetime, period: timedelta) ->
                 provider_key_id=current,
                 created_at=since,
                 current_from=since,
-                retire_due_at=since + period + RETIRE_SLACK,
+                retire_due_at=since + lifetime + RETIRE_SLACK,
             )
         )
     session.flush()

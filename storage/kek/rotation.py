@@ -177,7 +177,12 @@ class _Run:
         number: int | None = None
         with self.db.session() as session:
             if self.epochal is not None:
-                records.sync(session, self.epochal, self.clock.now(), self.opts.period)
+                records.sync(
+                    session,
+                    self.epochal,
+                    self.clock.now(),
+                    self.opts.period + self.opts.retire_grace,
+                )
             resumed = rotation_unfinished(session, self.keys)
         if self.epochal is not None:
             if not resumed:
@@ -244,7 +249,9 @@ class _Run:
                 if older.id != row.id and older.current_from and older.superseded_at is None:
                     older.superseded_at = now
             row.current_from = now
-            row.retire_due_at = now + self.opts.period + records.RETIRE_SLACK
+            row.retire_due_at = (
+                now + self.opts.period + self.opts.retire_grace + records.RETIRE_SLACK
+            )
         return row
 
     # -- step 3 ------------------------------------------------------------------------

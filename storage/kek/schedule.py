@@ -83,7 +83,7 @@ def run_due_rotation(
         return None
     now = clock.now()
     with db.session() as session:
-        records.sync(session, epochal, now, policy.period)
+        records.sync(session, epochal, now, policy.period + policy.retire_grace)
     with db.session() as session:
         due = epoch_due(session, keys, now, policy.period)
     if not due:
