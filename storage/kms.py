@@ -44,13 +44,17 @@ MIN_DELETION_DAYS, MAX_DELETION_DAYS = 7, 30
 _REFUSED = frozenset({"InvalidCiphertextException", "IncorrectKeyException"})
 
 
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
 @contextmanager
 def _kms_errors(action: str) -> Iterator[None]:
     """Translate botocore errors raised inside the block into KeyProviderError."""
     try:
         yield
     except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
+        code = _code(exc)
         if code in _REFUSED:
             raise KeyProviderError("data key cannot be unwrapped") from exc
         raise KeyProviderError(f"KMS {action} failed ({code or 'unknown error'})") from exc
@@ -161,11 +165,14 @@ class KmsKeyProvider:
         return self._deletion_date(version) is not None
 
     def _deletion_date(self, version: str) -> datetime | None:
+        """When KMS deletes (or deleted) the key; None while it is not pending deletion."""
         try:
-            metadata = self._describe(version)
+            with _kms_errors("describe key"):
+                metadata = self.client.describe_key(KeyId=version)["KeyMetadata"]
         except KeyProviderError as exc:
-            if "NotFoundException" in str(exc):
-                return datetime.now(UTC)
+            cause = exc.__cause__
+            if isinstance(cause, ClientError) and _code(cause) == "NotFoundException":
+                return datetime.now(UTC)  # already deleted
             raise
         if metadata.get("KeyState") != "PendingDeletion":
             return None

@@ -121,8 +121,11 @@ def test_keys_status_and_rotate(verp: Verp) -> None:
     status = verp.ok("keys", "status")
     assert (status["provider"], status["current_version"]) == ("local", "1")
     assert status["rotation_incomplete"] is False
-    report = verp.ok("keys", "rotate")
-    assert (report["added_version"], report["retired"]) == ("2", ["1"])
+    report = verp.ok("keys", "rotate")  # the old KEK is kept for the grace period
+    assert (report["added_version"], report["retired"], report["in_grace"]) == ("2", [], ["1"])
+    assert verp.ok("keys", "status")["rotation_incomplete"] is True
+    report = verp.ok("keys", "rotate", "--retire-now")
+    assert (report["added_version"], report["retired"]) == (None, ["1"])
     status = verp.ok("keys", "status")
     assert (status["current_version"], status["kek_versions"]) == ("2", ["2"])
     assert mode(verp.home / "keys" / "kek.json") == 0o600

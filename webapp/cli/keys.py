@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 
 from storage.kek import (
@@ -47,16 +49,24 @@ def keys_status(as_json: bool) -> None:
     type=click.IntRange(min=1),
     help="Data keys re-wrapped per transaction.",
 )
+@click.option(
+    "--retire-now",
+    is_flag=True,
+    help="Destroy the old KEK without the grace period (only while no web or worker "
+    "process is creating data keys).",
+)
 @json_option
-def keys_rotate(batch_size: int, as_json: bool) -> None:
+def keys_rotate(batch_size: int, retire_now: bool, as_json: bool) -> None:
     """Start a new KEK epoch now: re-wrap every data key, then destroy the old KEK.
 
     Video is not re-encrypted. Safe to interrupt: running it again finishes the
-    unfinished rotation first. The worker does the same every `keys.epoch_days`.
+    unfinished rotation first. The worker does the same every `keys.epoch_days` and
+    destroys an old KEK once its grace period (`keys.epoch_grace_minutes`) has passed.
     """
     with services() as svc:
         policy = EpochPolicy.from_settings(svc.settings)
-        options = RotationOptions(batch_size=batch_size, period=policy.period)
+        grace = timedelta(0) if retire_now else policy.retire_grace
+        options = RotationOptions(batch_size=batch_size, period=policy.period, retire_grace=grace)
         report = rotate_keys(svc.db, svc.keys, svc.audit, svc.clock, CLI_ACTOR, options=options)
         epochal = epoch_keys(svc.keys) is not None
     if report.added_version:
@@ -68,6 +78,11 @@ def keys_rotate(batch_size: int, as_json: bool) -> None:
     lines = [head, f"re-wrapped {report.rewrapped} data keys in {report.batches} batches"]
     if report.retired:
         lines.append(f"retired (destroyed) KEK versions {', '.join(report.retired)}")
+    if report.in_grace:
+        lines.append(
+            f"kept for the grace period: {', '.join(report.in_grace)}; the worker destroys "
+            "it afterwards (or run again with --retire-now)"
+        )
     if report.still_in_use:
         lines.append(
             f"not retired (still in use): {', '.join(report.still_in_use)}; run again to finish"
