@@ -6,7 +6,7 @@ in this package and shadow the ``webapp.cli.annotations`` submodule imported bel
 
 import click
 
-from webapp.cli import accounts, audit, clips, governance, keys, setup, web, worker
+from webapp.cli import accounts, audit, clips, governance, keys, reports, setup, web, worker
 from webapp.cli import annotations as annotations_cli
 from webapp.cli.common import run_cli
 
@@ -20,7 +20,18 @@ def cli() -> None:
     """
 
 
-for module in (setup, accounts, keys, governance, audit, annotations_cli, clips, worker, web):
+for module in (
+    setup,
+    accounts,
+    keys,
+    governance,
+    audit,
+    annotations_cli,
+    clips,
+    reports,
+    worker,
+    web,
+):
     module.register(cli)
 
 
