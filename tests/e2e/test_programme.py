@@ -72,7 +72,8 @@ def test_group_page_and_its_forms(
     screenshot: Callable[[Any, str], Path],
     page_errors: list[str],
 ) -> None:
-    base, found, problems = live_server.url, ids(live_server), []
+    base, found = live_server.url, ids(live_server)
+    problems: list[str] = []
     for width, height in SIZES:
         page = new_page(width, height)
         login(page, base, "facilitator")
@@ -117,7 +118,8 @@ def test_upload_choice_group_family_session_and_allowed_uses(
     screenshot: Callable[[Any, str], Path],
     page_errors: list[str],
 ) -> None:
-    base, problems = live_server.url, []
+    base = live_server.url
+    problems: list[str] = []
     supervision = "Show it in supervision to support the facilitator's practice"
     review = "Watch the video together with the family (shared review)"
     for width, height in SIZES:
@@ -205,7 +207,8 @@ def test_share_for_supervision_and_refusal(
     screenshot: Callable[[Any, str], Path],
     page_errors: list[str],
 ) -> None:
-    base, problems = live_server.url, []
+    base = live_server.url
+    problems: list[str] = []
     visit = _ready_clip(live_server, "home-visit", ("FAM-0042",))
     session = _ready_clip(live_server, "group-delivery", ("FAM-0043", "FAM-0042", "FAM-0044"))
     national = PEOPLE["national"][0]
