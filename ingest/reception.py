@@ -12,22 +12,24 @@ destruction path, so no half upload lingers and a DPO still sees what happened.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ingest.clips import register_clip, staging_rendition
+from ingest.clips import UPLOAD_ROLES, register_clip, staging_rendition
 from ingest.services import IngestServices
 from storage.accounts import site_by_slug
 from storage.audit import Actor, AuditLog
 from storage.consent import ConsentInput, record_consent
 from storage.db.footage import Blob, Clip, Upload
+from storage.db.tenancy import User
 from storage.destruction import Destroyer, request_destruction
-from storage.errors import ValidationError
+from storage.errors import NotFound, ValidationError
 from storage.locking import lock_clip
+from storage.programme import placement_from_codes
 
 log = logging.getLogger("verp.ingest")
 
@@ -139,14 +141,22 @@ def receive_file(
     title: str = "",
     trainee_id: str | None = None,
     on_progress: Callable[[int], None] | None = None,
+    group: str | None = None,
+    family: str | None = None,
+    meeting: str | None = None,
+    present: Sequence[str] = (),
+    uploaded_by: str | None = None,
 ) -> str:
     """Register a clip under ``consent`` and stage the file at ``path``; returns its id.
 
     Everything that can be checked is checked before anything is stored (site, kind,
     consent, file readable, size cap). The clip ends ``queued`` (not yet handed to a
     worker: see :func:`ingest.jobs.enqueue_process`). If staging fails or is interrupted
-    the clip is discarded and the error re-raised. Raises NotFound for an unknown site,
-    ValidationError for a bad file, kind, title or trainee.
+    the clip is discarded and the error re-raised. ``group``, ``family``, ``meeting``
+    (``antenatal:N``/``postnatal:N``) and ``present`` (family codes) place the clip in the
+    programme (storage/programme/placement.py); ``uploaded_by`` (an email) names the
+    practitioner an operator ingests for. Raises NotFound for an unknown site, group,
+    family or uploader, ValidationError for a bad file, kind, title, trainee or placement.
     """
     try:
         size = path.stat().st_size
@@ -159,6 +169,10 @@ def receive_file(
         check_size(size, services)
         with services.db.session() as session:
             site = site_by_slug(session, site_slug)
+            where = placement_from_codes(
+                session, site.id, group=group, family=family, meeting=meeting, present=present
+            )
+            owner = _uploader(session, site.id, uploaded_by) if uploaded_by else None
             row = record_consent(session, services.audit, actor, site.id, consent)
             clip = register_clip(
                 session,
@@ -169,9 +183,10 @@ def receive_file(
                 site=site,
                 kind=kind,
                 consent=row,
-                uploaded_by=None if actor.role == "system" else actor.id,
+                uploaded_by=owner or (None if actor.role == "system" else actor.id),
                 title=title,
                 trainee_id=trainee_id,
+                placement=where,
             )
         try:
             blob = stage_stream(services, clip, 0, source, on_progress)
@@ -184,6 +199,16 @@ def receive_file(
             discard_clip(services, clip.id, actor=actor, reason="upload-abandoned")
             raise
     return clip.id
+
+
+def _uploader(session: Session, site_id: str, email: str) -> str:
+    """The id of the active practitioner ``email`` at the site; NotFound otherwise."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or user.site_id != site_id or not user.active:
+        raise NotFound(f"no active user {email!r} at this site")
+    if user.role not in UPLOAD_ROLES:
+        raise ValidationError(f"{email} is a {user.role}; footage is uploaded for practitioners")
+    return user.id
 
 
 def _mib(size: int) -> str:

@@ -63,6 +63,7 @@ from storage.db.footage import Clip, Upload
 from storage.db.tenancy import Site
 from storage.errors import NotFound, ValidationError
 from storage.locking import lock_clip
+from storage.programme import placement_from_codes
 
 __all__ = [
     "UploadState",
@@ -332,6 +333,16 @@ def _register_from_metadata(
     site = session.get(Site, actor.site_id)
     if site is None:
         raise NotFound("no such site")
+    # Where the clip belongs (codes, as on the command line); none given: the consent's
+    # enrolled family's group, else the site's "unassigned" group (older clients).
+    where = placement_from_codes(
+        session,
+        site.id,
+        group=metadata.get("group") or None,
+        family=metadata.get("family") or None,
+        meeting=metadata.get("session") or None,
+        present=[code for code in metadata.get("present", "").split(",") if code.strip()],
+    )
     row = record_consent(session, services.audit, actor, site.id, consent, recorded_by=actor.id)
     return register_clip(
         session,
@@ -344,6 +355,7 @@ def _register_from_metadata(
         consent=row,
         uploaded_by=actor.id,
         title=metadata.get("title", ""),
+        placement=where,
     )
 
 

@@ -28,6 +28,7 @@ from storage.programme.groups import (
     set_session_date,
     unassigned_group,
 )
+from storage.programme.people import set_discipline
 from storage.programme.placement import (
     Placement,
     Resolved,
@@ -97,6 +98,7 @@ __all__ = [
     "record_supervision",
     "resolve_placement",
     "revoke_share",
+    "set_discipline",
     "set_session_date",
     "share_clip",
     "share_state",

@@ -74,9 +74,17 @@ def placement_from_codes(
     """A :class:`Placement` from codes as typed on the command line or sent as tus
     metadata (group code, family code, ``KIND:N``, family codes present).
 
+    A family code alone (no group, no session) that is not enrolled names no placement:
+    the clip goes where its consent's family belongs (calls from before groups existed).
     Raises NotFound for a group or family not at the site, ValidationError for a session
     without a group or a malformed session.
     """
+    if family and not group and not meeting and not present:
+        enrolled = session.scalar(
+            select(Family).where(Family.site_id == site_id, Family.code == family.strip().upper())
+        )
+        if enrolled is None:
+            return Placement()
     group_row = get_group(session, site_id, group) if group else None
     family_row = get_family(session, site_id, family) if family else None
     session_id = None

@@ -6,7 +6,19 @@ in this package and shadow the ``webapp.cli.annotations`` submodule imported bel
 
 import click
 
-from webapp.cli import accounts, audit, clips, governance, keys, reports, setup, web, worker
+from webapp.cli import (
+    accounts,
+    audit,
+    casework,
+    clips,
+    governance,
+    keys,
+    programme,
+    reports,
+    setup,
+    web,
+    worker,
+)
 from webapp.cli import annotations as annotations_cli
 from webapp.cli.common import run_cli
 
@@ -28,6 +40,8 @@ for module in (
     audit,
     annotations_cli,
     clips,
+    programme,
+    casework,
     reports,
     worker,
     web,

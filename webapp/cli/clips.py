@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,32 @@ WORKER_GRACE = 3.0
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--site", "site_slug", required=True, help="Slug of the site the clip belongs to.")
 @click.option("--kind", required=True, type=click.Choice(KINDS), help="What the footage shows.")
-@click.option("--family", required=True, help="Pseudonymous family code (must match consent).")
+@click.option(
+    "--family",
+    default=None,
+    help="Family filmed (home visit): its code, which must match the consent's family.",
+)
+@click.option("--group", default=None, help="Code of the group the footage belongs to.")
+@click.option(
+    "--session",
+    "meeting",
+    default=None,
+    metavar="KIND:N",
+    help="Group session recorded (antenatal:1-6, postnatal:1-3); needs --group.",
+)
+@click.option(
+    "--present",
+    default="",
+    metavar="CODE,CODE",
+    help="Other families present in a group-session recording (the consent's family is).",
+)
+@click.option(
+    "--uploaded-by",
+    "uploaded_by",
+    default=None,
+    metavar="EMAIL",
+    help="The practitioner an operator ingests for (they then see the clip).",
+)
 @click.option(
     "--consent",
     "consent_path",
@@ -46,7 +72,11 @@ def ingest_cmd(
     file: Path,
     site_slug: str,
     kind: str,
-    family: str,
+    family: str | None,
+    group: str | None,
+    meeting: str | None,
+    present: str,
+    uploaded_by: str | None,
     consent_path: Path,
     title: str,
     wait: bool,
@@ -54,17 +84,25 @@ def ingest_cmd(
 ) -> None:
     """Encrypt FILE into the store under a recorded consent and queue it for processing.
 
-    Nothing is stored when the consent, the site or the file is refused. With --wait the
-    clip is processed here when no worker is running; the exit status is 1 if it fails.
+    Home-visit footage names its family (--family, with --group); a group-session
+    recording names --group, --session KIND:N and the other families --present. Without a
+    group the clip joins its family's group, or the site's "unassigned" group. Nothing is
+    stored when the consent, the site, the placement or the file is refused. With --wait
+    the clip is processed here when no worker is running; the exit status is 1 if it fails.
     """
     try:
         consent = load_consent_file(consent_path)
-        if consent.family != family.strip().upper():
+        if family is not None and consent.family != family.strip().upper():
             raise ValidationError(
                 f"--family {family} does not match the consent's family {consent.family}"
             )
+        if family is None and meeting is None:
+            raise ValidationError(
+                "name the family filmed (--family) or the group session (--session)"
+            )
+        where = Where(group, family, meeting, tuple(c for c in present.split(",") if c.strip()))
         with stop_signals_raise(), services() as svc:
-            clip_id = _receive(svc, file, site_slug, kind, consent, title)
+            clip_id = _receive(svc, file, site_slug, kind, consent, title, where, uploaded_by)
             _hand_off(svc, clip_id, wait)
             with svc.db.session() as session:
                 out = clip_summary(session, get_clip(session, None, clip_id))
@@ -78,7 +116,26 @@ def ingest_cmd(
         sys.exit(1)
 
 
-def _receive(svc: Services, file: Path, site_slug: str, kind: str, consent: Any, title: str) -> str:
+@dataclass(frozen=True)
+class Where:
+    """The programme placement typed on the command line (codes)."""
+
+    group: str | None
+    family: str | None
+    meeting: str | None
+    present: tuple[str, ...]
+
+
+def _receive(
+    svc: Services,
+    file: Path,
+    site_slug: str,
+    kind: str,
+    consent: Any,
+    title: str,
+    where: Where,
+    uploaded_by: str | None,
+) -> str:
     size = file.stat().st_size if file.is_file() else 0
     with click.progressbar(length=size, label="Encrypting", file=sys.stderr) as bar:
         return receive_file(
@@ -90,6 +147,11 @@ def _receive(svc: Services, file: Path, site_slug: str, kind: str, consent: Any,
             consent=consent,
             title=title,
             on_progress=bar.update,
+            group=where.group,
+            family=where.family,
+            meeting=where.meeting,
+            present=where.present,
+            uploaded_by=uploaded_by,
         )
 
 
