@@ -17,9 +17,11 @@ from review.threads import list_replies
 from storage.accounts import authenticate
 from storage.audit import Actor
 from storage.db.footage import Clip, Consent
+from storage.db.programme import ClipShare
 from storage.db.review import Annotation
 from storage.db.tenancy import Site, User
-from storage.programme import effective_purposes, present_families
+from storage.errors import ConsentError
+from storage.programme import effective_purposes, present_families, share_clip
 from tests.conftest import make_settings
 from tests.webapp_fixtures import post
 from webapp import demo
@@ -154,6 +156,25 @@ def test_the_demo_has_a_group_session_waiting_for_supervision(sqlite_services: S
     html = page.get_data(as_text=True)
     assert "0.62" in html and "Links to infant development" in html
 
+    # The programme: the home visit is FAM-0042's in group A, reviewed and shared with the
+    # national team; the later session had FAM-0044 (no supervision consent) in the room.
+    with svc.db.session() as db:
+        visit = db.get(Clip, seeded.clip_id)
+        assert visit is not None and visit.shared_review_at is not None
+        assert visit.group_id == seeded.programme.groups["GRP-A"]
+        assert visit.family_id == seeded.programme.families["FAM-0042"]
+        shares = list(db.scalars(select(ClipShare).where(ClipShare.clip_id == visit.id)))
+        assert [s.supervisor_id for s in shares] == [seeded.programme.people["national"]]
+        assert seeded.unshared_clip_id is not None
+        unshared = db.get(Clip, seeded.unshared_clip_id)
+        assert unshared is not None and unshared.status == "ready"
+        assert "supervision" not in effective_purposes(db, unshared)
+        with pytest.raises(ConsentError):
+            share_clip(
+                db, svc.audit, Actor(supervisor, "supervisor", seeded.site_id),
+                clip_id=unshared.id, supervisor_id=seeded.programme.people["national"],
+                days=7, reason="should be refused",
+            )  # fmt: skip
     again = demo.seed(svc, say=lambda _line: None)  # idempotent: nothing regenerated
     assert again.created == [] and again.group_clip_id == clip_id
     with svc.db.session() as db:
