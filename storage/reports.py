@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import html
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from string import Template
@@ -67,6 +68,8 @@ class RetentionReport:
     chain_problem: str | None
     clips: list[dict[str, Any]] = field(default_factory=list)
     destroyed: list[dict[str, Any]] = field(default_factory=list)
+    #: a signed audit receipt (storage/audit/receipts.py) taken with the report, as JSON text
+    receipt: str | None = None
 
 
 def build_report(
@@ -170,7 +173,7 @@ def render_csv(report: RetentionReport, out: TextIO) -> None:
     """Write the report as CSV; formula-like cells are prefixed with an apostrophe."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for row in [*report.clips, *report.destroyed]:
+    for row in [*report.clips, *report.destroyed, *_receipt_rows(report.receipt)]:
         cells = [_text(row.get(column)) for column in CSV_COLUMNS]
         writer.writerow(["'" + c if c.startswith(_FORMULA_START) else c for c in cells])
 
@@ -184,6 +187,7 @@ td,th{border:1px solid #999;padding:.25em .5em;text-align:left;vertical-align:to
 .bad{color:#a00;font-weight:bold}code{word-break:break-all}</style></head>
 <body><h1>Retention report: $site</h1>
 <p>Generated $generated. Audit chain: $chain</p>
+$receipt
 <h2>Footage held ($clip_count)</h2>
 <table><tr>$clip_head</tr>
 $clip_rows</table>
@@ -215,7 +219,7 @@ $key_destroyed_at; completed $destroyed_at by $destroyed_by.</p>
 encrypted blobs, including backups of the blob store, can be decrypted with anything the
 live system holds; then its $blobs encrypted blob(s) were deleted and its $annotations
 annotation(s) removed. An older copy of the database (backup, replica) may still hold the
-wrapped key until the key-encryption key of epoch $kek_epoch that wrapped it is retired.</p>
+wrapped key until the key-encryption key that wrapped it is retired (below).</p>
 <p><b>Gone from the live system:</b> $gone_from_live_at.
 <b>Unrecoverable from any copy</b> (database backups, replicas, old pages): $shred_horizon.</p>
 <p><b>Audit record:</b> entry #$audit_seq, chain hash <code>$audit_hash</code>.
@@ -254,6 +258,35 @@ def render_html(report: RetentionReport) -> str:
         dead_head=_head(_DEAD_COLUMNS),
         dead_rows=_rows(report.destroyed, _DEAD_COLUMNS),
         certificates=certificates or "<p>None.</p>",
+        receipt=_receipt_html(report.receipt),
+    )
+
+
+def _receipt_rows(receipt: str | None) -> list[dict[str, Any]]:
+    """The receipt as one CSV row: its chain position, and the whole document in "reason"."""
+    if receipt is None:
+        return []
+    body = json.loads(receipt)
+    compact = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    checkpoint = body["checkpoint"]
+    return [
+        {
+            "record": "audit_receipt",
+            "audit_seq": checkpoint["seq"],
+            "audit_hash": checkpoint["head_hash"],
+            "reason": compact,
+        }
+    ]
+
+
+def _receipt_html(receipt: str | None) -> str:
+    if receipt is None:
+        return ""
+    return (
+        "<h2>Audit receipt</h2><p>Keep this signed receipt of the audit log as it was when "
+        "this report was made; <code>verp audit verify --receipt FILE</code> later proves the "
+        "log was not cut back or rewritten before it (docs/format.md).</p>"
+        f"<pre>{html.escape(receipt, quote=True)}</pre>"
     )
 
 

@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from storage.audit.chain import Actor, AuditLog
-from storage.audit.checkpoints import Checkpoint, PublicKey, parse_checkpoint
+from storage.audit.checkpoints import Checkpoint, parse_checkpoint
+from storage.audit.signing import PublicKey
 from storage.errors import AuditIntegrityError
 
 VERSION = "verp-audit-receipt/1"

@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from storage.accounts import site_by_slug
+from storage.audit.receipts import issue_receipt
 from storage.audit.verify import verify_chain
 from storage.clock import FixedClock
 from storage.db.footage import Clip, Consent
@@ -162,6 +163,8 @@ def retention_report(site_slug: str, fmt: str, output: str | None, now_text: str
                     "destroyed": len(report.destroyed),
                 },
             )
+        with svc.db.session() as session:  # after the commit: the receipt covers the above
+            report.receipt = issue_receipt(session, svc.audit, CLI_ACTOR, svc.clock.now()).decode()
     if fmt == "csv":
         buffer = io.StringIO()
         render_csv(report, buffer)

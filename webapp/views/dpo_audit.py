@@ -15,6 +15,7 @@ from flask import Blueprint, Response, render_template, request
 from sqlalchemy import Select, select
 
 from storage.audit.export import export_entries
+from storage.audit.receipts import issue_receipt
 from storage.audit.verify import verify_chain
 from storage.db.governance import AuditEntry
 from storage.errors import ValidationError
@@ -169,6 +170,27 @@ def export() -> Response:
     return _download(out.getvalue(), f"verp-audit-{user.site_slug}-{stamp}.csv", "text/csv")
 
 
+@bp.get("/receipt.json")
+@requires("dpo")
+def receipt() -> Response:
+    """A signed receipt of the audit chain head now, for the DPO to keep off the server.
+
+    ``verp audit verify --receipt FILE`` later proves the log still extends it. Issuing one
+    writes a checkpoint and is audited (``audit.receipt``); DPOs only, as the log's witness.
+    """
+    user = user_or_401()
+    svc = services()
+    with unit_of_work() as db:
+        data = issue_receipt(db, svc.audit, user.actor, svc.clock.now())
+    stamp = svc.clock.now().strftime("%Y%m%d-%H%M%S")
+    response = Response(data, mimetype="application/json")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="verp-audit-receipt-{stamp}.json"'
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/retention-report.csv")
 @requires(*GOVERNANCE_ROLES)
 def retention_report() -> Response:
@@ -178,6 +200,8 @@ def retention_report() -> Response:
     with unit_of_work() as db:
         verified = verify_chain(db, svc.audit.key, svc.audit.checkpoints)
         report = build_report(db, user.site_id, svc.clock.now(), verified)
+    with unit_of_work() as db:  # after the commit, so the receipt covers only committed entries
+        report.receipt = issue_receipt(db, svc.audit, user.actor, svc.clock.now()).decode()
     out = io.StringIO()
     render_csv(report, out)
     _record(user, "retention.report", format="csv")
