@@ -8,6 +8,7 @@ horizon* — the time after which no copy anywhere can be unwrapped — is the
 retirement of the epoch that wrapped it when it was shredded.
 
 - :mod:`storage.kek.rotation` — the resumable rotation (claim, activate, re-wrap, retire);
+- :mod:`storage.kek.rewrap` — the batched re-wrap of every live data key;
 - :mod:`storage.kek.schedule` — when a rotation is due; the worker's periodic entry point;
 - :mod:`storage.kek.horizon` — the shred horizon of a tombstone;
 - :mod:`storage.kek.records` — the ``kek_epochs`` rows;

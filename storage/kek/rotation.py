@@ -34,25 +34,23 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.audit import Actor, AuditLog
 from storage.clock import Clock
-from storage.db.base import Base
 from storage.db.engine import Database
 from storage.db.footage import DataKey
 from storage.db.governance import KekEpoch
 from storage.kek import records
 from storage.kek.provider import EpochKeys, epoch_keys
-from storage.keys import KeyContext, KeyProvider, WrappedKey
+from storage.kek.rewrap import BatchHook, pending_count, rewrap_stale
+from storage.keys import KeyProvider
 
 DEFAULT_BATCH = 500
 DEFAULT_PERIOD = timedelta(days=7)
 
-#: Called after each committed batch with (batch number, keys re-wrapped in it).
-BatchHook = Callable[[int, int], None]
 #: Called after each finished step ("claimed", "created", "activated", "retired").
 StepHook = Callable[[str], None]
 
@@ -86,19 +84,6 @@ class RotationOptions:
     retire_grace: timedelta = timedelta(0)
 
 
-def _stale(provider: str, current: str) -> Select[DataKey]:
-    return select(DataKey).where(
-        DataKey.provider == provider,
-        DataKey.wrapped.is_not(None),
-        DataKey.kek_version != current,
-    )
-
-
-def _pending(session: Session, provider: str, current: str) -> int:
-    sub = _stale(provider, current).subquery()
-    return int(session.scalar(select(func.count()).select_from(sub)) or 0)
-
-
 def _lock_data_keys(session: Session) -> None:
     """Hold off every writer of ``data_keys`` until this transaction ends, so a check
     for live keys stays true until the KEK is destroyed. SQLite: take the write lock
@@ -120,7 +105,7 @@ def rotation_unfinished(session: Session, keys: KeyProvider) -> bool:
     """True while a claimed epoch is not current, a live key is on an old version, or a
     superseded epoch is not retired (so a rerun has work to finish)."""
     provider = keys.name
-    if _pending(session, provider, keys.current_version()) > 0:
+    if pending_count(session, provider, keys.current_version()) > 0:
         return True
     epochal = epoch_keys(keys)
     if epochal is None:
@@ -235,15 +220,15 @@ class _Run:
             epoch = records.pending_epoch(session, keys.name)
             if epoch is None:
                 return None
-            if not epoch.kek_version:
-                version = keys.new_version(epoch.number)
-                epoch.kek_version = epoch.provider_key_id = version
+            epoch_id, version = epoch.id, epoch.kek_version
+        if not version:
+            version = self._create(keys, epoch_id, epoch.number)
         self.on_step("created")
-        keys.make_current(epoch.kek_version)
+        keys.make_current(version)
         self.on_step("activated")
         now = self.clock.now()
         with self.db.session() as session:
-            row = session.get(KekEpoch, epoch.id)
+            row = session.get(KekEpoch, epoch_id)
             assert row is not None
             for older in records.epochs(session, keys.name):
                 if older.id != row.id and older.current_from and older.superseded_at is None:
@@ -254,74 +239,42 @@ class _Run:
             )
         return row
 
+    def _create(self, keys: EpochKeys, epoch_id: str, number: int) -> str:
+        """Create the epoch's KEK and record it, compare-and-set: when a concurrent run
+        recorded its own first, use that one and destroy ours (it wraps nothing)."""
+        created = keys.new_version(number)
+        with self.db.session() as session:
+            result = session.execute(
+                update(KekEpoch)
+                .where(KekEpoch.id == epoch_id, KekEpoch.kek_version == "")
+                .values(kek_version=created, provider_key_id=created)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(result, "rowcount", 0) == 1:
+                return created
+            row = session.get(KekEpoch, epoch_id, populate_existing=True)
+            assert row is not None
+            winner = row.kek_version
+        if winner != created:
+            keys.destroy_version(created)
+        return winner
+
     # -- step 3 ------------------------------------------------------------------------
     def _rewrap_all(self, current: str) -> tuple[int, int, int]:
-        """Re-wrap every stale row in clip-id order (keyset pages, so no page re-reads
-        rows already done), then make one more pass from the start for rows that a
-        concurrent upload added behind us. Returns (re-wrapped, lost to a race, batches)."""
-        rewrapped = skipped = batches = 0
-        after, passes = "", 1
-        while True:
-            with self.db.session() as session:
-                done, lost, last = self._rewrap_batch(session, current, after)
-                if last is None:
-                    if after == "" or passes == 2:
-                        break
-                    after, passes = "", 2
-                    continue
-                batches += 1
-                self._audit(session, "rewrap", current, batch=batches, rewrapped=done, skipped=lost)
-            rewrapped += done
-            skipped += lost
-            after = last
-            if self.after_batch is not None:
-                self.after_batch(batches, done)
-        return rewrapped, skipped, batches
+        """Returns (re-wrapped, lost to a race, batches); see storage.kek.rewrap."""
 
-    def _rewrap_batch(
-        self, session: Session, current: str, after: str
-    ) -> tuple[int, int, str | None]:
-        """Re-wrap up to one batch of stale rows with a clip id above ``after``; returns
-        (re-wrapped, lost to a race, last clip id seen or None when there were none)."""
-        if session.get_bind().dialect.name == "sqlite":
-            session.execute(text("UPDATE data_keys SET clip_id = clip_id WHERE 0"))
-        table = Base.metadata.tables["data_keys"]
-        query = (
-            select(
-                table.c.clip_id,
-                table.c.site_id,
-                table.c.provider,
-                table.c.kek_version,
-                table.c.wrapped,
-            )
-            .where(
-                table.c.provider == self.keys.name,
-                table.c.wrapped.is_not(None),
-                table.c.kek_version != current,
-                table.c.clip_id > after,
-            )
-            .order_by(table.c.clip_id)
-            .limit(self.opts.batch_size)
-            .with_for_update()
+        def audit_batch(session: Session, batch: int, done: int, lost: int) -> None:
+            self._audit(session, "rewrap", current, batch=batch, rewrapped=done, skipped=lost)
+
+        return rewrap_stale(
+            self.db,
+            self.keys,
+            self.clock,
+            current,
+            self.opts.batch_size,
+            audit_batch,
+            self.after_batch,
         )
-        rows = session.execute(query).all()
-        if not rows:
-            return 0, 0, None
-        changes = []
-        for clip_id, site_id, provider, version, blob in rows:
-            new = self.keys.rewrap(
-                WrappedKey(provider, version, blob), KeyContext(site_id, clip_id)
-            )
-            changes.append({"c": clip_id, "old": blob, "v": new.kek_version, "w": new.blob})
-        # Compare-and-set on the old wrapped bytes: never resurrect a key shredded after
-        # we read it. One executemany for the batch; rowcount is its total.
-        stmt = (
-            update(table)
-            .where(table.c.clip_id == bindparam("c"), table.c.wrapped == bindparam("old"))
-            .values(kek_version=bindparam("v"), wrapped=bindparam("w"), rotated_at=self.clock.now())
-        )
-        done = int(getattr(session.execute(stmt, changes), "rowcount", 0))
-        return done, len(rows) - done, str(rows[-1][0])
 
     # -- step 4 ------------------------------------------------------------------------
     def _retire(self, keys: EpochKeys, current: str) -> tuple[list[str], list[str], list[str]]:
