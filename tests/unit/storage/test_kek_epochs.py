@@ -270,3 +270,30 @@ def test_a_kek_still_wrapping_a_live_key_is_not_destroyed(
     assert again is not None and (again.resumed, again.retired) == (True, ["1"])
     for blob_id, data in plain.items():
         assert decrypts(services, blob_id, LocalKeyFile(services.settings.key_file)) == data
+
+
+def test_two_overlapping_rotations_start_one_epoch(services: Services) -> None:
+    plain = fill(services, 3)
+    reports = []
+
+    def second_run_starts(at: str) -> None:
+        if at == "claimed" and not reports:
+            # Another worker's check runs while this one sits between its steps.
+            keys = LocalKeyFile(services.settings.key_file)
+            reports.append(rotate_keys(services.db, keys, services.audit, services.clock, ACTOR))
+
+    first = rotate_keys(
+        services.db,
+        LocalKeyFile(services.settings.key_file),
+        services.audit,
+        services.clock,
+        ACTOR,
+        on_step=second_run_starts,
+    )
+    (second,) = reports
+    assert second.resumed and (second.current_version, second.retired) == ("2", ["1"])
+    assert (first.current_version, first.rewrapped, first.retired) == ("2", 0, [])
+    assert [e.number for e in epoch_rows(services)] == [1, 2]
+    assert [a["phase"] for a in rotation_audit(services)] == ["add-version", "rewrap", "retire"]
+    for blob_id, data in plain.items():
+        assert decrypts(services, blob_id, LocalKeyFile(services.settings.key_file)) == data
