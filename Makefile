@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/storage.py --size-mib 1024 --json
 	$(BIN)/python bench/ingest.py --json
 	$(BIN)/python bench/web.py --json
+	$(BIN)/python bench/keys.py --keys 100000 --postgres --json
 
 migration: $(STAMP)
 	$(BIN)/python -m storage.migrations.regenerate
