@@ -349,3 +349,23 @@ def test_dpo_dashboard_lists_shares(
     response = post(other, f"/clips/shares/{world.sites['a'].share}/revoke", {"next": "dpo"})
     assert response.status_code == 303 and response.headers["Location"].endswith("/dpo#shares-h")
     assert "revoked" in text(other.get("/dpo")).split("Clips shared for supervision")[1]
+
+
+def test_programme_forms_need_the_csrf_token(
+    client: FlaskClient, login_as: LoginAs, world: World, services: Services
+) -> None:
+    site = world.sites["a"]
+    login_as(client, "supervisor")
+    before = len(audit_actions(services, "family.enrol"))
+    for url, data in (
+        (f"/groups/{site.group}/families", {"code": "FAM-0999"}),
+        (f"/groups/{site.group}/supervision", {"held_on": "2026-03-01"}),
+        (f"/clips/{site.clip}/shares", {"email": world.email("supervisor"), "days": "3"}),
+        (f"/clips/shares/{site.share}/revoke", {}),
+        ("/groups", {"code": "GRP-X"}),
+    ):
+        assert client.post(url, data=data).status_code == 400, url
+    assert len(audit_actions(services, "family.enrol")) == before
+    with services.db.session() as db:
+        share = db.get(ClipShare, site.share)
+        assert share is not None and share.revoked_at is None
