@@ -65,3 +65,38 @@ def test_demo_programme_seed(services: Services) -> None:
     assert b.supervisions_held == 1
     again = demo.seed(services, with_media=False, say=lambda _line: None)
     assert again.created == [] and again.programme.groups == first.programme.groups
+
+
+def test_demo_co_facilitators_share_a_family_clip(services: Services) -> None:
+    """Both co-facilitators of group A reach FAM-0042's home visit; group B's do not."""
+    from flask.testing import FlaskClient
+
+    from ingest.clips import register_clip
+    from storage.audit import Actor
+    from storage.programme import family_consent
+    from tests.webapp_fixtures import post
+    from webapp.app import create_app
+
+    seeded = demo.seed(services, with_media=False, say=lambda _line: None)
+    with services.db.session() as db:
+        site = db.get(Site, seeded.site_id)
+        consent = family_consent(db, seeded.programme.families["FAM-0042"])
+        assert site is not None and consent is not None
+        fsw = Actor(seeded.programme.people["fsw_a"], "facilitator", site.id)
+        clip = register_clip(
+            db, services.vault, services.audit, services.settings, actor=fsw, site=site,
+            kind="home-visit", consent=consent, uploaded_by=fsw.id,
+        )  # fmt: skip
+        assert clip.group_id == seeded.programme.groups["GRP-A"]
+        clip_id = clip.id
+    app = create_app(services=services)
+    app.config["TESTING"] = True
+    logins = {
+        "facilitator": (demo.email("facilitator"), demo.PASSWORDS["facilitator"], 200),
+        **{key: (PEOPLE[key][0], PEOPLE[key][4], 200 if key == "fsw_a" else 404)
+           for key in ("fsw_a", "hv_b", "fsw_b")},
+    }  # fmt: skip
+    for who, (email, password, expected) in logins.items():
+        client = FlaskClient(app)
+        assert post(client, "/login", {"email": email, "password": password}).status_code == 302
+        assert client.get(f"/clips/{clip_id}").status_code == expected, who
