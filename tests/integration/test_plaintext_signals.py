@@ -320,3 +320,47 @@ def test_a_stop_while_transcoding_leaves_no_plaintext_and_the_clip_resumes(
     assert clip_row(services, clip.id).status == "ready"
     assert job_dirs(services.settings) == []
     assert offending_files(roots, services.settings.home, markers) == []
+
+
+_KILLED_FALLBACK_WRITER = """
+import sys, time
+from pathlib import Path
+from storage.private_output import PrivateOutput
+out = PrivateOutput(Path(sys.argv[1]), partials=Path(sys.argv[2]), unnamed=False)
+out.write(b"\\x00\\x00\\x00\\x18ftypmp42" + bytes(100_000))
+print("written", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("next_start", ["worker", "export"])
+def test_a_partial_export_left_by_sigkill_is_swept_at_the_next_start(
+    services: Services, env: dict[str, str], tmp_path: Path, next_start: str
+) -> None:
+    """Where unnamed files are unavailable, the 0600 partial file a SIGKILL leaves is
+    removed when verp next starts (worker or export)."""
+    out_dir = tmp_path / "exports"
+    out_dir.mkdir()
+    registry = services.settings.home / "partials"
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_FALLBACK_WRITER, str(out_dir / "a.mp4"), str(registry)],
+        cwd=root,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"written\n"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    (partial,) = out_dir.iterdir()
+    assert stat.S_IMODE(partial.stat().st_mode) == 0o600
+    if next_start == "worker":
+        cmd = [str(VERP), "worker", "--once"]
+    else:  # an export that fails (no such clip) still sweeps first
+        cmd = [str(VERP), "clips", "export", "no-such-clip", "--out", str(out_dir / "b.mp4")]
+    subprocess.run(cmd, env=env, capture_output=True, timeout=120)
+    assert list(out_dir.iterdir()) == []
+    assert list(registry.iterdir()) == []
