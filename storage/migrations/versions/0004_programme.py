@@ -338,6 +338,16 @@ def upgrade() -> None:
     op.add_column("users", sa.Column("discipline", sa.String(length=32), nullable=True))
 
 
+def _drop_column(table: str, column: str, referred: str | None) -> None:
+    """Drop a column (and its foreign key to ``referred``) in place."""
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        return
+    if referred is not None:
+        op.drop_constraint(f"fk_{table}_{column}_{referred}", table, type_="foreignkey")
+    op.drop_column(table, column)
+
+
 def _add_column(table: str, column: str, referred: str) -> None:
     """A nullable id column with a foreign key, added in place.
 
@@ -356,24 +366,18 @@ def _add_column(table: str, column: str, referred: str) -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_column("discipline")
+    """Drop the programme; clips, consents and users keep every other column and row.
 
-    with op.batch_alter_table("consents", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("fk_consents_family_id_families"), type_="foreignkey")
-        batch_op.drop_column("family_id")
-
-    with op.batch_alter_table("clips", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("fk_clips_group_id_groups"), type_="foreignkey")
-        batch_op.drop_constraint(
-            batch_op.f("fk_clips_session_id_group_sessions"), type_="foreignkey"
-        )
-        batch_op.drop_constraint(batch_op.f("fk_clips_family_id_families"), type_="foreignkey")
-        batch_op.drop_index(batch_op.f("ix_clips_group_id"))
-        batch_op.drop_column("training_block")
-        batch_op.drop_column("session_id")
-        batch_op.drop_column("family_id")
-        batch_op.drop_column("group_id")
+    Columns are dropped in place (SQLite's ``ALTER TABLE ... DROP COLUMN``): a batch
+    rebuild would drop ``users``/``clips``, which their own foreign keys forbid.
+    """
+    _drop_column("users", "discipline", None)
+    _drop_column("consents", "family_id", "families")
+    op.drop_index("ix_clips_group_id", table_name="clips")
+    _drop_column("clips", "training_block", None)
+    _drop_column("clips", "session_id", "group_sessions")
+    _drop_column("clips", "family_id", "families")
+    _drop_column("clips", "group_id", "groups")
 
     with op.batch_alter_table("supervision_items", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_supervision_items_supervision_id"))
