@@ -5,16 +5,47 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from storage.clock import FixedClock
 from storage.container import HEADER_SIZE, TAG_SIZE
-from tests.unit.webapp.test_range import SEGMENT, Setup, setup  # noqa: F401 (fixture)
+from storage.db.footage import Blob
+from tests.conftest import make_settings
+from tests.unit.webapp.test_range import SEGMENT, Setup
+from tests.webapp_fixtures import PASSWORD, _make_site, post
 from webapp import byteranges
+from webapp.app import create_app
 from webapp.byteranges import StreamAborted
+from webapp.composition import build_services, initialize
 
 #: What a log line or a traceback must never show about a decryption failure.
 TELLTALES = ("InvalidTag", "cryptography", "short read", "container.py", "decrypt_into")
+
+
+@pytest.fixture
+def setup(tmp_path: Path, clock: FixedClock, fast_passwords: None) -> Iterator[Setup]:
+    """A signed-in facilitator and a playback rendition stored in 4 KiB segments."""
+    settings = make_settings(tmp_path / "home", **{"container.segment_size": SEGMENT})
+    initialize(settings)
+    svc = build_services(settings, clock=clock)
+    try:
+        site = _make_site(svc, "a")
+        app = create_app(services=svc)
+        app.config["TESTING"] = True
+        client = app.test_client()
+        login = {"email": site.emails["facilitator"], "password": PASSWORD}
+        assert post(client, "/login", login).status_code == 302
+        with svc.db.session() as db:
+            blob = db.scalars(
+                select(Blob).where(Blob.clip_id == site.clip, Blob.rendition == "playback")
+            ).one()
+        yield Setup(client, svc, site, b"", blob)
+    finally:
+        svc.close()
 
 
 def _tamper(setup: Setup, segment: int) -> None:
