@@ -79,18 +79,27 @@ def _vacuum_full(conn: Connection, wait_seconds: float) -> None:
 def verify_postgres(
     db: Database, probes: Mapping[str, bytes | None], wait_seconds: float
 ) -> dict[str, Verdict]:
-    """VACUUM FULL the key table, checkpoint, and search its file for every probe.
+    """VACUUM FULL the key table, checkpoint, and search its file for every probe; while a
+    probe is still found (an older transaction keeps the dead row), retry with back-off for
+    up to ``wait_seconds``.
 
     ``probes`` as in :func:`storage.erasure.sqlite.verify_sqlite`. Never raises for a
     database error: every clip is then returned pending with the reason (a lock not
     granted within ``wait_seconds``, a missing privilege, ...).
     """
     wanted = [p for p in probes.values() if p]
+    started, delay = time.monotonic(), 0.05
     try:
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            _vacuum_full(conn, wait_seconds)
-            conn.exec_driver_sql("CHECKPOINT")
-            found, size = relation_bytes_contain(conn, wanted)
+            while True:
+                _vacuum_full(conn, max(0.0, wait_seconds - (time.monotonic() - started)))
+                conn.exec_driver_sql("CHECKPOINT")
+                found, size = relation_bytes_contain(conn, wanted)
+                # A transaction older than the shred keeps the dead row; it may end soon.
+                if not found or time.monotonic() - started + delay > wait_seconds:
+                    break
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
     except DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         problem = f"postgresql: cannot rewrite or read the {TABLE} table: {reason}"

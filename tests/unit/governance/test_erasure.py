@@ -4,6 +4,7 @@ and the next sweep finishes it. Real SQLite files and a real PostgreSQL relation
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -13,13 +14,14 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import create_engine
 
 from storage.clock import FixedClock
 from storage.db.engine import Database
 from storage.db.footage import Clip
 from storage.db.governance import Tombstone
 from storage.destruction import ERASURE_PENDING, Destroyer, request_destruction
-from storage.erasure import PROBE_SIZE, probe_of, probes_in_file
+from storage.erasure import PROBE_SIZE, probe_of, probes_in_file, verify_erasure
 from storage.errors import KeyNotFound
 from storage.governance_status import retention_status
 from tests.conftest import make_settings, open_services
@@ -150,24 +152,32 @@ def test_pending_erasure_is_found_from_its_probe_after_the_key_left_memory(
 def test_the_checkpoint_retries_while_a_short_reader_finishes(
     tmp_path: Path, clock: FixedClock
 ) -> None:
-    """The reader lets go after 0.6 s; within a 10 s budget the sweep verifies at once."""
+    """A reader takes a snapshot just before the checkpoint and lets go 0.6 s later; within
+    a 10 s budget the same sweep retries, verifies and destroys."""
     settings = make_settings(tmp_path / "home", **{"database.erasure_wait_seconds": 10})
     with contextmanager(open_services)(settings, clock) as svc:
         clip_id, old = _due_clip(svc, clock)
         holding = threading.Event()
+        threads: list[threading.Thread] = []
 
         def hold() -> None:
             with reader_snapshot(svc):
                 holding.set()
                 time.sleep(0.6)
 
-        thread = threading.Thread(target=hold)
-        thread.start()
-        holding.wait(5)
+        def start_reader(step: str, _clip: str) -> None:
+            if step == "blobs-deleted":  # the last step before the checkpoint
+                threads.append(threading.Thread(target=hold))
+                threads[0].start()
+                assert holding.wait(5)
+
+        destroyer = Destroyer(svc.db, svc.vault, svc.audit, on_step=start_reader)
         try:
-            assert _sweep(svc) == ([clip_id], [])
+            report = destroyer.sweep(svc.settings.retention)
         finally:
-            thread.join()
+            for thread in threads:
+                thread.join()
+        assert threads and (report.destroyed, report.erasure_pending) == ([clip_id], [])
         assert files_holding(svc, old) == []
 
 
@@ -237,3 +247,73 @@ def test_retention_status_counts_pending_erasure(svc: Services, clock: FixedCloc
         rows = retention_status(session, clock.now())
     assert [(r["erasure-pending"], r["destroyed"]) for r in rows] == [(1, 0)]
     assert clip_row(svc, clip_id).status == ERASURE_PENDING
+
+
+def test_an_unfinished_checkpoint_alone_keeps_erasure_pending(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    """The checkpoint's result row is a layer of its own: busy means pending even when the
+    search has nothing to look for (no probe recorded)."""
+    settings = make_settings(tmp_path / "home", **{"database.erasure_wait_seconds": WAIT})
+    with contextmanager(open_services)(settings, clock) as svc:
+        make_world(svc)
+        with reader_snapshot(svc):
+            make_world(svc, "south")
+            verdicts = verify_erasure(svc.db, {"legacy": None, "keyless": b""})
+        assert {v.verified for v in verdicts.values()} == {False}
+        assert "busy=1" in verdicts["legacy"].detail
+        verdicts = verify_erasure(svc.db, {"legacy": None, "keyless": b""})
+        assert verdicts["legacy"].verified and "no probe recorded" in verdicts["legacy"].detail
+        assert verdicts["keyless"].verified and "no wrapped key" in verdicts["keyless"].detail
+
+
+def test_the_file_search_alone_catches_bytes_a_checkpoint_left(tmp_path: Path) -> None:
+    """The search is a layer of its own: without secure_delete a completed checkpoint leaves
+    the old cell's bytes in the page, and the verdict must say so."""
+    path = tmp_path / "plain.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        conn.exec_driver_sql("PRAGMA secure_delete=OFF")
+        conn.exec_driver_sql("CREATE TABLE k (id INTEGER PRIMARY KEY, wrapped BLOB)")
+    wrapped = os.urandom(60)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA secure_delete=OFF")
+        conn.exec_driver_sql("INSERT INTO k VALUES (1, ?)", (wrapped,))
+        conn.exec_driver_sql("UPDATE k SET wrapped = NULL WHERE id = 1")
+    db = Database(engine, checkpoint_wait=WAIT)
+    probe = probe_of("local", wrapped)
+    verdict = verify_erasure(db, {"c": probe})["c"]
+    assert not verdict.verified
+    assert verdict.detail == "wrapped key bytes still in plain.db"
+    engine.dispose()
+
+
+def test_a_key_row_at_the_free_space_edge_of_a_full_page_is_erased_on_postgresql(
+    pg_schema_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    """Where plain VACUUM is not enough: the key row last placed in a full page moves to a
+    new page when shredded, and pruning leaves the dead row's bytes in the page's free
+    space. The rewrite must remove them, and the search must confirm it."""
+    settings = make_settings(
+        tmp_path / "home",
+        **{"database.url": pg_schema_url, "database.erasure_wait_seconds": WAIT},
+    )
+    with contextmanager(open_services)(settings, clock) as svc:
+        world = make_world(svc)
+        consent = make_consent(svc, world)
+        for _ in range(60):  # more key rows than one 8 KiB page holds
+            make_clip(svc, world, consent, renditions=(), review_rows=False)
+        with svc.db.engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT clip_id, ctid::text FROM data_keys").all()
+        first_page = [(int(t.strip("()").split(",")[1]), c) for c, t in rows if t[1] == "0"]
+        victim = max(first_page)[1]  # the lowest-placed row of the full first page
+        old = wrapped_key(svc, victim)
+        assert old is not None
+        with svc.db.session() as session:
+            clip = session.get(Clip, victim)
+            assert clip is not None
+            request_destruction(session, svc.audit, ADMIN, clip, "consent-withdrawn")
+        outcome = Destroyer(svc.db, svc.vault, svc.audit).destroy(victim, ADMIN)
+        assert outcome.destroyed, outcome.erasure_pending
+        assert files_holding(svc, old) == []
