@@ -58,7 +58,13 @@ def test_concurrent_appends_keep_one_chain(db_url: str, tmp_path: Path) -> None:
         assert out.strip() == "0", err
     with svc.db.session() as session:
         total = session.scalar(select(func.count()).select_from(AuditEntry))
+        appended = session.scalar(select(func.count()).where(AuditEntry.action == "test.append"))
         result = verify_chain(session, svc.audit.key, svc.audit.checkpoints)
-    assert total == 2 * APPENDS
-    assert result.ok and result.head_seq == 2 * APPENDS, result.problem
+    assert appended == 2 * APPENDS
+    # Every checkpoint the writers wrote (one per audit.checkpoint_every entries) is
+    # recorded in the chain as one more entry, and is in the store.
+    assert svc.audit.checkpoints is not None
+    assert total == 2 * APPENDS + result.recorded_checkpoints
+    assert result.recorded_checkpoints == len(svc.audit.checkpoints.names()) >= 2
+    assert result.ok and result.head_seq == total, result.problem
     svc.close()
