@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import Blueprint, Response, render_template, request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from storage.db.footage import CLIP_STATES, KINDS, Blob, Clip, Consent
-from storage.errors import NotFound
+from storage.db.programme import ClipFamily
+from storage.errors import ConsentError, NotFound
 from storage.holds import held_clip_ids, is_held
+from storage.purposes import check_clip_purpose, default_purpose
 from webapp.authz import ALL_ROLES, FOOTAGE_ROLES, clip_scope, load_clip, requires, user_or_401
 from webapp.context import services, unit_of_work
 from webapp.nav import clip_actions_for
@@ -39,6 +44,35 @@ class Filters:
         )
 
 
+def poster_ids(db: Session, clips: Sequence[Clip], role: str) -> set[str]:
+    """The ready clips whose poster ``role`` may see: the consent of everyone filmed covers
+    the role's ordinary purpose (so no page asks for a poster it would be refused)."""
+    ready = [c for c in clips if c.status == "ready"]
+    if role not in FOOTAGE_ROLES or not ready:
+        return set()
+    own = {
+        c.id: c
+        for c in db.scalars(select(Consent).where(Consent.id.in_({c.consent_id for c in ready})))
+    }
+    present: dict[str, list[Consent]] = defaultdict(list)
+    rows = db.execute(
+        select(ClipFamily.clip_id, Consent)
+        .join(Consent, Consent.id == ClipFamily.consent_id)
+        .where(ClipFamily.clip_id.in_([c.id for c in ready]))
+    )
+    for clip_id, consent in rows:
+        present[clip_id].append(consent)
+    allowed = set()
+    for clip in ready:
+        try:
+            purpose = default_purpose(clip.kind, role)
+            check_clip_purpose(clip, own.get(clip.consent_id), purpose, present[clip.id])
+        except (ConsentError, NotFound):
+            continue
+        allowed.add(clip.id)
+    return allowed
+
+
 @bp.get("")
 @requires(*ALL_ROLES)
 def index() -> str:
@@ -58,6 +92,7 @@ def index() -> str:
     with unit_of_work() as db:
         clips = list(db.scalars(query.limit(PAGE_SIZE)))
         held = held_clip_ids(db, user.site_id)
+        posters = poster_ids(db, clips, user.role)
         svc.audit.append(
             db, user.actor, "library.view", site_id=user.site_id, details={"count": len(clips)}
         )
@@ -70,6 +105,7 @@ def index() -> str:
         states=CLIP_STATES,
         now=svc.clock.now(),
         show_posters=user.role in FOOTAGE_ROLES,
+        posters=posters,
         truncated=len(clips) == PAGE_SIZE,
     )
 
@@ -84,6 +120,7 @@ def clip(clip_id: str) -> str:
         row = load_clip(db, clip_id)
         consent = db.get(Consent, row.consent_id)
         held = is_held(db, row.id)
+        show_poster = row.id in poster_ids(db, [row], user.role)
         svc.audit.append(
             db, user.actor, "clip.view", target_type="clip", target_id=row.id, site_id=row.site_id
         )
@@ -93,7 +130,7 @@ def clip(clip_id: str) -> str:
         consent=consent,
         held=held,
         now=svc.clock.now(),
-        show_poster=user.role in FOOTAGE_ROLES and row.status == "ready",
+        show_poster=show_poster,
         actions=clip_actions_for(user, row.id, row.status),
     )
 

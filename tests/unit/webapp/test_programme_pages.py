@@ -369,3 +369,19 @@ def test_programme_forms_need_the_csrf_token(
     with services.db.session() as db:
         share = db.get(ClipShare, site.share)
         assert share is not None and share.revoked_at is None
+
+
+def test_library_shows_no_poster_that_would_be_refused(
+    client: FlaskClient, login_as: LoginAs, world: World, services: Services
+) -> None:
+    """A group session with a family present who did not agree to supervision: the
+    supervisor's library and clip page do not ask for its poster (it would be a 403)."""
+    site = world.sites["a"]
+    second = _second_family(services, world, ("family-review",))
+    refused = _session_clip(services, world, [site.family, second])
+    login_as(client, "supervisor")
+    assert client.get(f"/clips/{refused}/poster").status_code == 403
+    listing = client.get("/clips").get_data(as_text=True)
+    assert f"/clips/{refused}" in listing and f"/clips/{refused}/poster" not in listing
+    assert f"/clips/{site.clip}/poster" in listing  # everyone consented: shown
+    assert f"/clips/{refused}/poster" not in client.get(f"/clips/{refused}").get_data(as_text=True)
