@@ -188,6 +188,15 @@ def schemas() -> dict[str, Schema]:
             ),
             substitutions=array(obj(a=STR, b=STR, windows=INT)),
         ),
+        "AnnotationsExport": obj(
+            ("format", "version", "clip", "schemes", "annotations", "links"),
+            format={"const": "verp-annotations"},
+            version=INT,
+            clip=obj(id=STR, kind=STR, duration_ms=OPT_INT, frame_rate=OPT_STR),
+            schemes=array(obj(id=STR, version=OPT_STR, title=STR)),
+            annotations=array({"type": "object"}),
+            links=array(obj(id=STR, source_id=STR, target_id=STR, relation=STR)),
+        ),
         "SignOff": obj(
             ("signed_off",),
             signed_off=BOOL,

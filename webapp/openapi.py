@@ -65,11 +65,14 @@ def op(
 EXTRA = {
     "400": "Malformed request or CSRF token missing.",
     "409": "Locked (signed off), stale revision, or the moment is not rendered yet.",
-    "410": "The clip's key was destroyed.",
+    "405": "Method not allowed here (the Allow header lists the ones that are).",
+    "410": "The clip's key was destroyed, or (tus) the upload expired.",
     "412": "Tus-Resumable missing or unsupported.",
     "413": "Upload too large.",
+    "415": "A tus PATCH without Content-Type: application/offset+octet-stream.",
     "416": "Range not satisfiable (Content-Range: bytes */size).",
     "422": "Well-formed JSON whose content was refused; nothing changed.",
+    "460": "tus: the body does not match Upload-Checksum (reason phrase Checksum Mismatch).",
 }
 WRITE = ("400", "409", "422")
 NO_CONTENT = {"204": {"description": "Done."}}
@@ -77,6 +80,32 @@ RANGE_HEADERS = (
     ("Range", "bytes=a-b, bytes=a- or bytes=-n; several ranges: the first satisfiable one"),
     ("If-Range", "an ETag; any other validator sends the whole body"),
 )
+
+
+#: Every tus request but OPTIONS carries it (and it is the endpoint's CSRF defence).
+TUS_RESUMABLE = {
+    "name": "Tus-Resumable",
+    "in": "header",
+    "required": True,
+    "schema": {"enum": ["1.0.0"]},
+    "description": "the tus version; anything else is 412 with Tus-Version",
+}
+
+#: tus discovery: public (clients ask before they have a session), headers only.
+DISCOVERY: dict[str, Any] = {
+    "description": "tus 1.0.0 (https://tus.io/protocols/resumable-upload); needs no session",
+    "summary": "tus discovery",
+    "security": [],
+    "responses": {
+        "204": {
+            "description": "Capabilities",
+            "headers": {
+                name: {"schema": STR, "required": True}
+                for name in ("Tus-Version", "Tus-Extension", "Tus-Max-Size")
+            },
+        }
+    },
+}
 
 
 def _media(summary: str, types: tuple[str, ...]) -> dict[str, Any]:
@@ -99,15 +128,22 @@ def _media(summary: str, types: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _file(
-    summary: str, media_type: str, query: tuple[tuple[str, Schema, str], ...] = ()
+    summary: str,
+    media_type: str,
+    query: tuple[tuple[str, Schema, str], ...] = (),
+    schema: Schema | None = None,
 ) -> dict[str, Any]:
-    ok = {"description": "The file.", "content": {media_type: {"schema": STR}}}
+    """A whole file; ``schema`` describes a JSON one (text files are strings)."""
+    ok = {"description": "The file.", "content": {media_type: {"schema": schema or STR}}}
     return op(summary, {"200": ok}, query=query, extra=("410",))
 
 
 def _paths() -> dict[str, dict[str, Any]]:
     clip, ann, moment = ref("Clip"), ref("Annotation"), ref("Moment")
-    tus = {"description": "tus 1.0.0 (https://tus.io/protocols/resumable-upload)"}
+    tus = {
+        "description": "tus 1.0.0 (https://tus.io/protocols/resumable-upload)",
+        "parameters": [TUS_RESUMABLE],
+    }
     paths: dict[str, dict[str, Any]] = {
         "/clips": {"get": op("Clips the user may see", {"200": _json("Clips", obj(
             clips=array(clip), truncated=BOOL))}, query=(
@@ -187,17 +223,20 @@ def _paths() -> dict[str, dict[str, Any]]:
             "Scheme", ref("Scheme"))})},
         "/openapi.json": {"get": op("This document", {"200": _json("OpenAPI", obj())})},
         "/uploads/": {
-            "options": {**tus, "summary": "tus discovery", "responses": NO_CONTENT},
+            "options": DISCOVERY,
             "post": {**op("tus creation", {"201": {"description": "Created (Location)"}},
                           extra=("400", "412", "413")), **tus},
         },
         "/uploads/{upload_id}": {
-            "options": {**tus, "summary": "tus discovery", "responses": NO_CONTENT},
-            "head": {**op("tus offset", {"200": {"description": "Upload-Offset"}}), **tus},
-            "patch": {**op("tus append", NO_CONTENT, extra=("400", "409", "412")), **tus},
+            "options": DISCOVERY,
+            "head": {**op("tus offset", {"200": {"description": "Upload-Offset"}},
+                          extra=("410", "412")), **tus},
+            "patch": {**op("tus append", NO_CONTENT, extra=(
+                "400", "409", "410", "412", "413", "415", "460")), **tus},
             "delete": {**op("tus termination", NO_CONTENT, extra=("412",)), **tus},
             "post": {**op("tus method override (X-HTTP-Method-Override)", NO_CONTENT,
-                          extra=("412",)), **tus},
+                          extra=("400", "405", "409", "410", "412", "413", "415", "460")),
+                     **tus},
         },
     }  # fmt: skip
     for fmt, media_type in (
@@ -210,14 +249,18 @@ def _paths() -> dict[str, dict[str, Any]]:
         download = (("download", STR, "1: an attachment, audited as an export"),)
         paths[f"/clips/{{clip_id}}/annotations.{fmt}"] = {
             "get": _file(
-                f"Annotations export ({fmt})", media_type, download if fmt == "vtt" else ()
+                f"Annotations export ({fmt})",
+                media_type,
+                download if fmt == "vtt" else (),
+                ref("AnnotationsExport") if fmt == "json" else None,
             )
         }
     return paths
 
 
-def document() -> dict[str, Any]:
-    """The whole OpenAPI 3.1 document."""
+def document(cookie_name: str = "__Host-verp") -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document; ``cookie_name`` is the session cookie's name as
+    configured (``__Host-verp`` with secure cookies, ``verp`` on plain-http localhost)."""
     paths = _paths()
     for path, item in paths.items():  # declare each {name} of a path (OpenAPI requires it)
         names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
@@ -240,7 +283,7 @@ def document() -> dict[str, Any]:
         "components": {
             "schemas": schemas(),
             "securitySchemes": {
-                "session": {"type": "apiKey", "in": "cookie", "name": "__Host-verp"},
+                "session": {"type": "apiKey", "in": "cookie", "name": cookie_name},
                 "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRFToken"},
             },
         },

@@ -9,7 +9,7 @@ document (webapp.openapi).
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select
 
 from review.taxonomy import RESERVED_KEYS
@@ -83,5 +83,5 @@ def taxonomy(scheme_id: str) -> Response:
 @bp.get("/openapi.json")
 @requires(*ALL_ROLES)
 def openapi() -> Response:
-    """The OpenAPI 3.1 description of /api/v1."""
-    return jsonify(document())
+    """The OpenAPI 3.1 description of /api/v1 (with the session cookie's real name)."""
+    return jsonify(document(cookie_name=current_app.config["SESSION_COOKIE_NAME"]))

@@ -84,4 +84,8 @@ def test_the_app_serves_the_document(app: Flask, login_as: LoginAs) -> None:
     login_as(client, "dpo")
     response = client.get("/api/v1/openapi.json")
     assert response.status_code == 200
-    assert response.get_json() == document()
+    # The test app runs on plain http: the cookie is "verp", and the document says so.
+    assert app.config["SESSION_COOKIE_NAME"] == "verp"
+    assert response.get_json() == document(cookie_name="verp")
+    served = response.get_json()["components"]["securitySchemes"]["session"]
+    assert served == {"type": "apiKey", "in": "cookie", "name": "verp"}
