@@ -11,7 +11,7 @@ listed and revoked by the site's supervisors and admins through
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
@@ -30,7 +30,7 @@ from storage.programme import (
     share_clip,
     share_state,
 )
-from webapp.authz import load_clip, load_site_row, requires, user_or_401
+from webapp.authz import load_site_row, requires, user_or_401
 from webapp.context import services, unit_of_work
 
 bp = Blueprint("shares", __name__, url_prefix="/clips")
@@ -43,12 +43,18 @@ DEFAULT_DAYS = 14
 NO_SUPERVISOR = "No supervisor has that email address. Check it with them."
 
 
+def _own_clip(db: Session, clip_id: str) -> Clip:
+    """A clip of the user's own site (a clip shared in from another site is not theirs to
+    share on or to see the shares of): NotFound otherwise."""
+    return cast(Clip, load_site_row(db, Clip, clip_id))
+
+
 def _page(clip_id: str, status: int = 200, error: str | None = None) -> tuple[str, int]:
     user = user_or_401()
     svc = services()
     now = svc.clock.now()
     with unit_of_work() as db:
-        clip = load_clip(db, clip_id)
+        clip = _own_clip(db, clip_id)
         purposes = effective_purposes(db, clip)
         present = present_families(db, clip.id)
         rows = db.execute(
@@ -98,7 +104,7 @@ def share(clip_id: str) -> tuple[str, int] | Response:
         return _page(clip_id, 400, f"Enter a number of days from 1 to {MAX_SHARE_DAYS}.")
     try:
         with unit_of_work() as db:
-            clip = load_clip(db, clip_id)
+            clip = _own_clip(db, clip_id)
             supervisor = db.scalar(select(User).where(func.lower(User.email) == email, User.active))
             if supervisor is None or supervisor.role != "supervisor":
                 return _page(clip_id, 400, NO_SUPERVISOR)

@@ -385,3 +385,18 @@ def test_library_shows_no_poster_that_would_be_refused(
     assert f"/clips/{refused}" in listing and f"/clips/{refused}/poster" not in listing
     assert f"/clips/{site.clip}/poster" in listing  # everyone consented: shown
     assert f"/clips/{refused}/poster" not in client.get(f"/clips/{refused}").get_data(as_text=True)
+
+
+def test_a_supervisor_elsewhere_watches_but_does_not_manage_a_share(
+    client: FlaskClient, login_as: LoginAs, world: World, services: Services
+) -> None:
+    site, far = world.sites["a"], world.sites["b"]
+    login_as(client, "supervisor")
+    data = {"email": far.emails["supervisor"], "days": "5", "reason": "national team"}
+    assert post(client, f"/clips/{site.clip}/shares", data).status_code == 303
+    other = FlaskClient(client.application)
+    login_as(other, "supervisor", "b")
+    assert other.get(f"/clips/{site.clip}").status_code == 200  # shared with them
+    assert other.get(f"/clips/{site.clip}/shares").status_code == 404
+    assert post(other, f"/clips/{site.clip}/shares", data).status_code == 404
+    assert post(other, f"/clips/shares/{site.share}/revoke").status_code == 404
