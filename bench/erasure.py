@@ -98,7 +98,7 @@ def _shred(db: Database, clip_id: str) -> bytes:
 
 
 def _rounds(
-    db: Database, ids: list[str], rounds: int, baseline: Callable[[], None]
+    db: Database, ids: list[str], rounds: int, baseline: Callable[[], object]
 ) -> dict[str, Any]:
     verify, base, verified = [], [], 0
     for n in range(rounds):
@@ -160,7 +160,7 @@ def bench_sqlite(keys: int, rounds: int) -> dict[str, Any]:
         svc = build_services(settings)
         ids = _fill(svc.db, svc.audit, keys)
         bare = Database(make_engine(settings.database_url), checkpoint_wait=0)
-        result = _rounds(svc.db, ids, rounds, lambda: bare.checkpoint() and None)
+        result = _rounds(svc.db, ids, rounds, bare.checkpoint)
         size = Path(home, "verp.db").stat().st_size
         bare.dispose()
         svc.close()
