@@ -142,3 +142,52 @@ def test_parse_meeting() -> None:
     for bad in ("antenatal", "postnatal:4", "antenatal:0", ":1", "antenatal:x", ""):
         with pytest.raises(ValidationError):
             parse_meeting(bad)
+
+
+def test_tus_metadata_places_the_clip_and_old_clients_still_work(services: Services) -> None:
+    import json
+
+    from ingest.tus import create_upload
+    from tests.unit.ingest.reception_helpers import consent_data
+
+    prog = build(services)
+    consent(services, prog, "FAM-A2")
+    session_upload = create_upload(
+        services,
+        prog.actor("cs_a"),
+        length="1000",
+        metadata={
+            "kind": "group-delivery",
+            "consent": json.dumps(consent_data(family="FAM-A1")),
+            "group": "G-A",
+            "session": "postnatal:1",
+            "present": "FAM-A2, ",
+        },
+    )
+    old_client = create_upload(
+        services,
+        prog.actor("hv_b"),
+        length="1000",
+        metadata={"kind": "home-visit", "consent": json.dumps(consent_data(family="FAM-0900"))},
+    )
+    with pytest.raises(ValidationError, match="enrolled"):
+        create_upload(
+            services,
+            prog.actor("cs_a"),
+            length="1000",
+            metadata={
+                "kind": "group-delivery",
+                "consent": json.dumps(consent_data(family="FAM-B1")),
+                "group": "G-A",
+                "session": "postnatal:1",
+            },
+        )
+    with services.db.session() as session:
+        placed = session.get(Clip, session_upload.clip_id)
+        legacy = session.get(Clip, old_client.clip_id)
+        assert placed is not None and legacy is not None
+        assert placed.group_id == prog.groups["G-A"] and placed.session_id is not None
+        assert [f.code for f, _ in present_families(session, placed.id)] == ["FAM-A1", "FAM-A2"]
+        spare = session.get(Group, legacy.group_id)
+        assert spare is not None and spare.unassigned
+        assert len(session.scalars(select(Clip)).all()) == 2
