@@ -219,6 +219,9 @@ def test_receipts_are_authenticated_with_the_public_key_only(services: Services)
         parse_receipt(json.dumps(body).encode(), public)
     with pytest.raises(AuditIntegrityError, match="another key"):
         parse_receipt(receipt, MALLORY.public_key)
+    swapped = json.loads(receipt) | {"public_key": MALLORY.public_key.raw.hex()}
+    with pytest.raises(AuditIntegrityError, match="names public key"):  # its own layer
+        parse_receipt(json.dumps(swapped).encode(), public)
     with pytest.raises(AuditIntegrityError, match="not a verp-audit-receipt/1"):
         parse_receipt(b"[1, 2]", public)
     with pytest.raises(AuditIntegrityError, match="too large"):
