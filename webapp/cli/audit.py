@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from storage.accounts import site_by_slug
-from storage.audit.checkpoints import Checkpoint
+from storage.audit.checkpoints import Checkpoint, Checkpoints
 from storage.audit.export import FORMATS as EXPORT_FORMATS
 from storage.audit.export import export_entries
 from storage.audit.receipts import issue_receipt, parse_receipt
@@ -84,7 +84,7 @@ def audit_verify(
             receipts.append(receipt)
         checkpoints = svc.audit.checkpoints
         if checkpoints is not None and public_key_file is not None:
-            checkpoints = type(checkpoints)(checkpoints.store, trusted)
+            checkpoints = Checkpoints(checkpoints.store, trusted)  # verify only
         with svc.db.session() as session:
             result = verify_chain(session, svc.audit.key, checkpoints, receipts=receipts)
         if bad_receipt:
