@@ -24,6 +24,7 @@ from review.access import (
     site_slug,
 )
 from review.errors import Conflict, PermissionDenied, ValidationError
+from review.shapes import clean_shapes
 from review.taxonomy import Scheme, TaxonomyRegistry
 from review.text import clean_text
 from review.timeline import frame_at, last_frame_before, parse_frame_rate
@@ -32,7 +33,7 @@ from storage.db.footage import Clip
 from storage.db.review import SUBJECTS, Annotation, AnnotationRevision
 
 VISIBILITIES = ("draft", "shared")
-EDITABLE = ("start_ms", "end_ms", "subject", "scheme_id", "codes", "text", "visibility")
+EDITABLE = ("start_ms", "end_ms", "subject", "scheme_id", "codes", "text", "visibility", "shapes")
 MAX_TEXT = 10_000
 MAX_CODES = 50
 
@@ -51,8 +52,9 @@ def create_annotation(
     scheme_id: str | None = None,
     text: str = "",
     visibility: str = "shared",
+    shapes: Any = None,
 ) -> Annotation:
-    """Add an annotation to a clip the actor reviews.
+    """Add an annotation to a clip the actor reviews (``shapes``: see review.shapes).
 
     Raises ValidationError (times outside the clip, end not after start, unknown subject,
     scheme or code, retired code, no codes and no text...), PermissionDenied, NotFound,
@@ -72,6 +74,7 @@ def create_annotation(
             "codes": codes,
             "text": text,
             "visibility": visibility,
+            "shapes": shapes,
         },
         previous=None,
     )
@@ -247,6 +250,7 @@ def snapshot(annotation: Annotation) -> dict[str, Any]:
     """The editable state of an annotation as plain JSON values."""
     state: dict[str, Any] = {name: getattr(annotation, name) for name in EDITABLE}
     state["codes"] = list(annotation.codes)
+    state["shapes"] = list(annotation.shapes or [])
     state["scheme_version"] = annotation.scheme_version
     state["revision"] = annotation.revision
     state["updated_at"] = annotation.updated_at.isoformat()
@@ -279,6 +283,7 @@ def as_dict(annotation: Annotation, scheme: Scheme | None, rate: Fraction | None
         "scheme_version": annotation.scheme_version,
         "codes": codes,
         "text": annotation.text,
+        "shapes": list(annotation.shapes or []),
         "visibility": annotation.visibility,
         "resolved": annotation.resolved,
         "author_id": annotation.author_id,
@@ -311,6 +316,7 @@ def _validate(
     if visibility not in VISIBILITIES:
         raise ValidationError(f"visibility must be one of {', '.join(VISIBILITIES)}")
     text = clean_text(fields["text"], "text", MAX_TEXT)
+    shapes = clean_shapes(fields.get("shapes"))
     codes = _codes(fields["codes"])
     scheme_id = fields["scheme_id"]
     version = previous.scheme_version if previous is not None else None
@@ -343,8 +349,8 @@ def _validate(
         _check_codes(scheme, codes, kept)
         if previous is None or codes != list(previous.codes) or scheme_id != previous.scheme_id:
             version = scheme.version
-    if not codes and not text.strip():
-        raise ValidationError("an annotation needs at least one code or some text")
+    if not codes and not text.strip() and not shapes:
+        raise ValidationError("an annotation needs at least one code, some text or a drawing")
     return {
         "start_ms": start,
         "end_ms": end,
@@ -354,6 +360,7 @@ def _validate(
         "codes": codes,
         "text": text,
         "visibility": visibility,
+        "shapes": shapes,
     }
 
 

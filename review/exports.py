@@ -132,6 +132,7 @@ def _row(
         resolved=annotation.resolved,
         created_at=annotation.created_at.isoformat(),
         updated_at=annotation.updated_at.isoformat(),
+        shapes=tuple(annotation.shapes or ()),
     )
 
 

@@ -65,6 +65,8 @@ class ExportRow:
     resolved: bool
     created_at: str
     updated_at: str
+    #: Shapes drawn on the frame (review.shapes), carried by the JSON export only.
+    shapes: tuple[dict[str, Any], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +89,7 @@ class ExportRow:
             "resolved": self.resolved,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "shapes": [dict(shape) for shape in self.shapes],
         }
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from review.shapes import KINDS, MAX_POINTS, MAX_SHAPES, PALETTE
+
 Schema = dict[str, Any]
 
 
@@ -70,6 +72,7 @@ def schemas() -> dict[str, Schema]:
             codes=array(STR),
             text=STR,
             visibility={"enum": ["shared", "draft"]},
+            shapes=array(ref("Shape")),
             revision={"type": "integer", "description": "PATCH: the revision displayed"},
         ),
         "Annotation": obj(
@@ -85,6 +88,7 @@ def schemas() -> dict[str, Schema]:
             scheme_version=OPT_STR,
             codes=array(code),
             text=STR,
+            shapes=array(ref("Shape")),
             visibility=STR,
             resolved=BOOL,
             author_id=STR,
@@ -96,6 +100,17 @@ def schemas() -> dict[str, Schema]:
             replies=array(ref("Reply")),
             links=array(ref("Link")),
         ),
+        "Shape": {
+            **obj(
+                ("kind", "points"),
+                kind={"enum": list(KINDS)},
+                colour={"enum": list(PALETTE)},
+                points=array(array(NUM) | {"minItems": 2, "maxItems": 2}) | {"minItems": 2},
+            ),
+            "description": "Drawn on the frame; x, y from 0 to 1 (left/top); arrow and "
+            f"ellipse 2 points, line up to {MAX_POINTS}; at most {MAX_SHAPES} per annotation",
+            "additionalProperties": False,
+        },
         "Reply": obj(
             ("id", "text"),
             id=STR,

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db.base import ID, Base, new_id
@@ -28,6 +37,8 @@ class Annotation(Base):
     scheme_version: Mapped[str | None] = mapped_column(String(32), default=None)
     codes: Mapped[list[str]] = mapped_column(default=list)
     text: Mapped[str] = mapped_column(Text, default="")
+    # Shapes drawn on the frame (review.shapes): [{"kind", "colour", "points"}], 0..1 coords.
+    shapes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
     visibility: Mapped[str] = mapped_column(String(10), default="shared")  # draft | shared
     resolved: Mapped[bool] = mapped_column(Boolean, default=False)
     resolved_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)

@@ -164,6 +164,7 @@ def create_annotation(clip_id: str) -> tuple[Response, int]:
             scheme_id=fields.get("scheme_id"),
             text=fields["text"],
             visibility=fields.get("visibility", "shared"),
+            shapes=fields.get("shapes"),
         )
         result = _one(db, user, row)
     return jsonify(result), 201

@@ -1,13 +1,16 @@
 """shapes drawn on a frame (issue 12)
 
+An annotation may carry shapes (arrow, ellipse, free line) in coordinates normalised
+to the frame; existing annotations get an empty list.
+
 Revision ID: 0006
 Revises: 0005
 """
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision: str = "0006"
 down_revision: str | Sequence[str] | None = "0005"
@@ -16,8 +19,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("annotations") as batch:
+        batch.add_column(sa.Column("shapes", sa.JSON(), nullable=False, server_default="[]"))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("annotations") as batch:
+        batch.drop_column("shapes")

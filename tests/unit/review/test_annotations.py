@@ -98,7 +98,7 @@ def test_a_point_and_frame_numbers(world: World) -> None:
         ({"scheme_id": None}, "need a scheme_id"),
         ({"scheme_id": "group-facilitation", "codes": ["co-facilitation"]}, "not used for"),
         ({"subject": "parent"}, "not used for parent"),
-        ({"codes": [], "text": "   "}, "at least one code or some text"),
+        ({"codes": [], "text": "   "}, "at least one code, some text"),
         ({"text": "bad\x00text"}, "control characters"),
         ({"text": "x" * 10_001}, "too long"),
     ],
