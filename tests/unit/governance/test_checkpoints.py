@@ -14,6 +14,7 @@ from storage.audit import Actor
 from storage.audit.checkpoints import Checkpoints, LocalCheckpointStore
 from storage.audit.s3_checkpoints import S3CheckpointStore
 from storage.audit.signing import Signer
+from storage.audit.verify import verify_chain
 from storage.errors import AuditIntegrityError
 from tests.moto_server import REGION, s3_client
 from webapp.composition import Services
@@ -104,3 +105,33 @@ def test_checkpoint_head_skips_an_unchanged_head(services: Services) -> None:
         second = services.audit.checkpoint_head(session, AT)
         assert second is not None and second.seq == 3
     assert len(checkpoints.names()) == 2
+
+
+def test_s3_checkpoints_are_recorded_and_verified(services: Services, moto_endpoint: str) -> None:
+    client = s3_client(moto_endpoint)
+    bucket = f"verp-cp-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(
+        Bucket=bucket,
+        CreateBucketConfiguration={"LocationConstraint": REGION},
+        ObjectLockEnabledForBucket=True,
+    )
+    store = S3CheckpointStore.from_url(
+        f"s3://{bucket}/audit", lock_days=30, endpoint_url=moto_endpoint, region=REGION
+    )
+    services.audit.checkpoints = Checkpoints.signed_by(store, SIGNER)
+    services.audit.checkpoint_every = 3
+    for _ in range(6):
+        with services.db.session() as session:
+            services.audit.append(session, Actor.system("t"), "test.event")
+    assert sorted(int(n.split("-")[1]) for n in store.names()) == [3, 6]
+    with services.db.session() as session:
+        result = verify_chain(session, services.audit.key, services.audit.checkpoints)
+    assert result.ok and result.recorded_checkpoints == 2 and result.checkpoints == 2
+    # Verification with the public key alone (a DPO's copy of the settings).
+    with services.db.session() as session:
+        again = verify_chain(session, services.audit.key, Checkpoints(store, SIGNER.public_key))
+    assert again.ok
+    with services.db.session() as session:  # the same log checked against another store
+        empty = Checkpoints(LocalCheckpointStore(Path("/nonexistent")), SIGNER.public_key)
+        missing = verify_chain(session, services.audit.key, empty)
+    assert not missing.ok and "missing from the checkpoint store" in str(missing.problem)
