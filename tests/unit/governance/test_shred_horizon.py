@@ -24,13 +24,13 @@ def destroy_due(services: Services, clip_id: str) -> Tombstone:
     """Sweep until the clip's destruction is complete. On a PostgreSQL server shared with
     other sessions, erasure can stay pending for a moment (storage.erasure); a later
     sweep finishes it."""
-    for _ in range(20):
+    for _ in range(60):
         Destroyer(services.db, services.vault, services.audit).sweep(services.settings.retention)
         with services.db.session() as session:
             tomb = session.get(Tombstone, clip_id)
         if tomb is not None:
             return tomb
-        time.sleep(0.25)
+        time.sleep(1.0)  # other sessions' open transactions hold back VACUUM for a while
     raise AssertionError(f"clip {clip_id} was not destroyed")
 
 
