@@ -10,6 +10,7 @@ the waiting period by deleting the key inside moto, the way KMS does at Deletion
 from __future__ import annotations
 
 import uuid
+
 import pytest
 
 from storage.audit import Actor
