@@ -65,8 +65,9 @@ def test_console_script_is_installed() -> None:
 
 def test_init_twice_is_idempotent_and_keys_are_private(verp: Verp) -> None:
     first = verp.ok("init")
-    assert len(first["created"]) == 3  # KEK file, audit key, web secret
-    secrets = [verp.home / "keys" / name for name in ("kek.json", "audit.key", "web.key")]
+    assert len(first["created"]) == 4  # KEK file, audit key, audit signing key, web secret
+    names = ("kek.json", "audit.key", "audit-signing.pem", "web.key")
+    secrets = [verp.home / "keys" / name for name in names]
     for path in secrets:
         assert mode(path) == 0o600, path
     assert mode(verp.home) == 0o700
