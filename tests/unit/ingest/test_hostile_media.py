@@ -120,23 +120,23 @@ def test_thinly_backed_duration_is_caught_by_the_work_plan(
 
 
 def test_the_pipeline_refuses_the_time_bomb_before_transcoding(
-    sqlite_services: Services, hostile_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+    services: Services, hostile_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def no_transcode(*args: object, **kwargs: object) -> None:
         raise AssertionError("the transcode must not start")
 
     monkeypatch.setattr(pipeline, "transcode", no_transcode)
-    clip_id = stage_clip(sqlite_services, hostile_files["time-bomb"])
-    pipeline.process_clip(sqlite_services, clip_id)
-    assert_refused_and_destroyed(sqlite_services, clip_id, DEFAULT_REASONS[R.IMPLAUSIBLE_TIMING])
+    clip_id = stage_clip(services, hostile_files["time-bomb"])
+    pipeline.process_clip(services, clip_id)
+    assert_refused_and_destroyed(services, clip_id, DEFAULT_REASONS[R.IMPLAUSIBLE_TIMING])
 
 
 def test_the_pipeline_refuses_a_thin_clip_at_the_work_plan(
-    sqlite_services: Services, hostile_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+    services: Services, hostile_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started: list[object] = []
     monkeypatch.setattr(ffmpeg_tool, "run_with_progress", lambda *a, **k: started.append(a))
-    clip_id = stage_clip(sqlite_services, hostile_files["half-thin"])
-    pipeline.process_clip(sqlite_services, clip_id)
+    clip_id = stage_clip(services, hostile_files["half-thin"])
+    pipeline.process_clip(services, clip_id)
     assert started == []
-    assert_refused_and_destroyed(sqlite_services, clip_id, DEFAULT_REASONS[R.IMPLAUSIBLE_TIMING])
+    assert_refused_and_destroyed(services, clip_id, DEFAULT_REASONS[R.IMPLAUSIBLE_TIMING])
