@@ -31,7 +31,23 @@ MAX_CODES = 500
 #: add annotation, mark in/out, and the named keys (which a one-character code key can never
 #: be, but which complete the list). A test reads the player's scripts so the two cannot drift.
 RESERVED_KEYS = frozenset(
-    {" ", ",", ".", "a", "A", "i", "I", "o", "O", "ArrowLeft", "ArrowRight", "Home", "End"}
+    {
+        " ",
+        ",",
+        ".",
+        "+",
+        "-",
+        "a",
+        "A",
+        "i",
+        "I",
+        "o",
+        "O",
+        "ArrowLeft",
+        "ArrowRight",
+        "Home",
+        "End",
+    }
 )
 #: The reserved keys a scheme could otherwise use, as the error message names them.
 _RESERVED_TEXT = " ".join(
@@ -207,18 +223,20 @@ def _check_codes(codes: list[Any], fail: _Fail, lines: _Lines) -> None:
                 fail(
                     f"{where}: 'key' must be a single printable character", lines.code(index, "key")
                 )
-            elif key in RESERVED_KEYS:
+            elif key in RESERVED_KEYS or key.swapcase() in RESERVED_KEYS:
                 fail(
                     f"{where}: key {key!r} is reserved by the player ({_RESERVED_TEXT})",
                     lines.code(index, "key"),
                 )
             elif not code.get("retired", False):
-                if key in keys:
+                # Keys are case-insensitive in the player: "s" and "S" are one key.
+                if key.casefold() in keys:
                     fail(
-                        f"{where}: key {key!r} is already used by code {keys[key]!r}",
+                        f"{where}: key {key!r} is already used by code "
+                        f"{keys[key.casefold()]!r} (keys ignore case)",
                         lines.code(index, "key"),
                     )
-                keys[key] = str(code_id)
+                keys[key.casefold()] = str(code_id)
     for index, code in enumerate(codes):
         if not isinstance(code, dict) or "parent" not in code:
             continue

@@ -284,7 +284,8 @@ def build_scheme(data: Mapping[str, Any], source: str) -> Scheme:
 
 
 def _key_clashes(schemes: list[Scheme]) -> list[Problem]:
-    """Active shortcut keys must be unique among schemes used on the same footage kind.
+    """Active shortcut keys must be unique among schemes used on the same footage kind,
+    ignoring case (the player treats "s" and "S" as one key).
 
     ``schemes`` come least specific first, so the added or overriding file is blamed.
     """
@@ -295,18 +296,19 @@ def _key_clashes(schemes: list[Scheme]) -> list[Problem]:
             if code.key is None:
                 continue
             for kind in scheme.applies_to:
-                other = taken.get((kind, code.key))
+                other = taken.get((kind, code.key.casefold()))
                 if other is not None and other[0].id != scheme.id:
                     problems.append(
                         Problem(
                             scheme.source,
                             code.line,
                             f"code {code.id!r}: key {code.key!r} is already used by code "
-                            f"{other[1].id!r} of scheme {other[0].id!r} ({other[0].source})",
+                            f"{other[1].id!r} of scheme {other[0].id!r} ({other[0].source}); "
+                            "keys ignore case",
                         )
                     )
                     break
-                taken[(kind, code.key)] = (scheme, code)
+                taken[(kind, code.key.casefold())] = (scheme, code)
     return problems
 
 

@@ -117,7 +117,7 @@ def test_taxonomies_list_show_check(sqlite_settings: Settings, tmp_path: Path) -
     site = tmp_path / "taxonomies" / "sites" / "north"
     site.mkdir(parents=True)
     broken = (
-        (builtin_dir() / "group-facilitation.toml").read_text().replace('key = "S"', 'key = "A"')
+        (builtin_dir() / "group-facilitation.toml").read_text().replace('key = "b"', 'key = "A"')
     )
     (site / "group-facilitation.toml").write_text(broken)
     env = {"VERP_TAXONOMY_DIR": str(tmp_path / "taxonomies")}

@@ -146,6 +146,34 @@ def test_active_keys_must_be_unique_within_a_scheme() -> None:
     assert any("already used by code 'child'" in reason for _, reason in problems(text))
 
 
+def test_keys_ignore_case_within_a_scheme_and_across_schemes(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        'id = "plain"\nlabel = "No colour anywhere"', 'id = "plain"\nlabel = "P"\nkey = "Q"'
+    ).replace('key = "1"', 'key = "q"')
+    assert any("key 'Q' is already used by code" in reason for _, reason in problems(text))
+    # adult-responses (home visits too) uses "w"; "W" in another scheme is the same key.
+    path = write(tmp_path, "upper.toml", GOOD.replace('key = "1"', 'key = "W"'))
+    with pytest.raises(TaxonomyError) as caught:
+        load_registry(tmp_path)
+    (problem,) = caught.value.problems
+    assert problem.path == str(path) and "key 'W' is already used by code 'waiting'" in str(
+        problem.reason
+    )
+
+
+def test_shipped_keys_are_unique_ignoring_case_per_footage_kind() -> None:
+    registry = load_registry(builtin_dir())
+    for kind in ("home-visit", "group-delivery", "shared-review"):
+        keys = [
+            code.key.casefold()
+            for s in registry.schemes()
+            if kind in s.applies_to
+            for code in s.active_codes()
+            if code.key
+        ]
+        assert len(keys) == len(set(keys)), kind
+
+
 PLAYER_JS = Path(__file__).resolve().parents[3] / "webapp" / "static" / "js"
 # `key === "x"` (event.key or a handler's key argument) and `case "x":` of a key switch.
 _KEY_TEST = re.compile(r"""\bkey\s*===?\s*(["'])(.+?)\1""")
