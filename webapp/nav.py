@@ -67,21 +67,31 @@ class ClipAction:
     roles: tuple[str, ...]
     #: Clip states in which the action makes sense.
     states: tuple[str, ...] = ("ready",)
+    #: Only for clips of the user's own site (not for a clip shared in from elsewhere).
+    own_site_only: bool = False
 
 
 #: Extension point: the player, moments and supervision areas add their entry here.
 CLIP_ACTIONS: list[ClipAction] = [
     ClipAction("Watch and annotate", "player.play", ("facilitator", "supervisor")),
     ClipAction("Compare coding and sign off", "supervision.compare", ("supervisor",)),
-    ClipAction("Share for supervision", "shares.shares", ("supervisor", "admin")),
+    ClipAction(
+        "Share for supervision", "shares.shares", ("supervisor", "admin"), own_site_only=True
+    ),
 ]
 
 
-def clip_actions_for(user: CurrentUser, clip_id: str, status: str) -> list[NavLink]:
-    """The clip-page buttons ``user`` may use for a clip in ``status``."""
+def clip_actions_for(
+    user: CurrentUser, clip_id: str, status: str, own_site: bool = True
+) -> list[NavLink]:
+    """The clip-page buttons ``user`` may use for a clip in ``status`` (``own_site``:
+    the clip belongs to the user's site)."""
     endpoints = current_app.view_functions
     return [
         NavLink(action.label, url_for(action.endpoint, clip_id=clip_id), False)
         for action in CLIP_ACTIONS
-        if user.role in action.roles and status in action.states and action.endpoint in endpoints
+        if user.role in action.roles
+        and status in action.states
+        and action.endpoint in endpoints
+        and (own_site or not action.own_site_only)
     ]

@@ -131,7 +131,7 @@ def clip(clip_id: str) -> str:
         held=held,
         now=svc.clock.now(),
         show_poster=show_poster,
-        actions=clip_actions_for(user, row.id, row.status),
+        actions=clip_actions_for(user, row.id, row.status, row.site_id == user.site_id),
     )
 
 

@@ -81,7 +81,10 @@ def test_a_supervisor_elsewhere_watches_but_does_not_manage_a_share(
     assert post(client, f"/clips/{site.clip}/shares", data).status_code == 303
     other = FlaskClient(client.application)
     login_as(other, "supervisor", "b")
-    assert other.get(f"/clips/{site.clip}").status_code == 200  # shared with them
+    page = other.get(f"/clips/{site.clip}")
+    assert page.status_code == 200  # shared with them
+    assert f"/clips/{site.clip}/shares" not in page.get_data(as_text=True)
+    assert f"/clips/{site.clip}/shares" in client.get(f"/clips/{site.clip}").get_data(as_text=True)
     assert other.get(f"/clips/{site.clip}/shares").status_code == 404
     assert post(other, f"/clips/{site.clip}/shares", data).status_code == 404
     assert post(other, f"/clips/shares/{site.share}/revoke").status_code == 404
