@@ -330,6 +330,9 @@ def _register_from_metadata(
     except json.JSONDecodeError as exc:
         raise ValidationError(f"consent: not valid JSON ({exc.msg})") from None
     consent = parse_consent(consent_data, now=services.clock.now())
+    family = metadata.get("family", "").strip().upper()
+    if family and family != consent.family:
+        raise ValidationError(f"family {family} does not match the consent's {consent.family}")
     site = session.get(Site, actor.site_id)
     if site is None:
         raise NotFound("no such site")

@@ -93,7 +93,7 @@ def test_a_group_session_lists_the_families_present_consent_family_first(
         ),
         ({"group": "G-A", "present": ["FAM-A2"]}, ValidationError, "group session only"),
         ({"group": "G-Z"}, NotFound, "G-Z"),
-        ({"family": "FAM-9999"}, NotFound, "FAM-9999"),
+        ({"group": "G-A", "family": "FAM-9999"}, NotFound, "FAM-9999"),
     ],
 )
 def test_placements_that_break_the_rules_store_nothing(
@@ -191,3 +191,13 @@ def test_tus_metadata_places_the_clip_and_old_clients_still_work(services: Servi
         spare = session.get(Group, legacy.group_id)
         assert spare is not None and spare.unassigned
         assert len(session.scalars(select(Clip)).all()) == 2
+
+
+def test_a_lone_family_code_not_enrolled_names_no_placement(services: Services) -> None:
+    from storage.programme import Placement, placement_from_codes
+
+    prog = build(services)
+    with services.db.session() as session:
+        assert placement_from_codes(session, prog.site_id, family="fam-0042") == Placement()
+        enrolled = placement_from_codes(session, prog.site_id, family="fam-a1")
+        assert enrolled == Placement(family_id=prog.families["FAM-A1"])
