@@ -65,6 +65,11 @@ def samples(tmp: Path) -> dict[str, tuple[str, Check, dict[str, str]]]:
         "VERP_MAX_UPLOAD_MIB": ("10", lambda s: s.max_upload_bytes == 10 * 1024 * 1024, {}),
         "VERP_VIDEO_PRESET": ("medium", lambda s: s.video_preset == "medium", {}),
         "VERP_AUDIT_KEY_FILE": ("/k/audit", lambda s: s.audit_key_file == Path("/k/audit"), {}),
+        "VERP_AUDIT_SIGNING_KEY_FILE": (
+            "/k/sign.pem",
+            lambda s: s.audit_signing_key_file == Path("/k/sign.pem"),
+            {},
+        ),
         "VERP_AUDIT_CHECKPOINT_DIR": (
             "/k/cp",
             lambda s: s.audit_checkpoint_dir == Path("/k/cp"),
@@ -133,6 +138,7 @@ def test_defaults_resolve_under_verp_home(tmp_path: Path) -> None:
     for path in (
         s.key_file,
         s.audit_key_file,
+        s.audit_signing_key_file,
         s.secret_key_file,
         s.workspace_dir,
         s.audit_checkpoint_dir,
