@@ -221,13 +221,14 @@ def test_share_for_supervision_and_refusal(
         page.get_by_label("For how many days (1 to 90)").fill("14")
         page.get_by_label("Why (one line)").fill("Final half day of training <b>review</b>")
         page.get_by_role("button", name="Share for supervision").click()
+        page.get_by_text(f"Shared with {national} for 14 days.").wait_for()
         row = page.locator("#shares-h + .table-wrap tbody tr").first
         assert national in row.inner_text() and "active" in row.inner_text()
         assert "<b>review</b>" in row.inner_text()  # escaped, shown as typed
         check(page, "share", screenshot, problems)
         page.on("dialog", lambda dialog: dialog.accept())
         row.get_by_role("button", name="Revoke").click()
-        page.wait_for_load_state()
+        page.get_by_text("The share was revoked").wait_for()
         assert "revoked" in page.locator("#shares-h + .table-wrap tbody tr").first.inner_text()
         # A group session with a family that did not agree to supervision.
         page.goto(f"{base}/clips/{session}/shares")
