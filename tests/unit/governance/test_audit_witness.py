@@ -21,6 +21,7 @@ from storage.audit.signing import Signer
 from storage.audit.verify import VerifyResult, verify_chain
 from storage.db.governance import AuditEntry
 from storage.errors import AuditIntegrityError
+from storage.reports import RetentionReport, render_html
 from tests.unit.governance.factory import ADMIN
 from webapp.cli import cli
 from webapp.composition import Services
@@ -256,3 +257,13 @@ def test_cli_receipt_public_key_and_verify(run: Any, services: Services, tmp_pat
     other.write_bytes(MALLORY.public_key.pem())
     wrong = run("audit", "verify", "--receipt", str(receipt_file), "--public-key", str(other))
     assert wrong.exit_code == 1 and "another key" in wrong.output
+
+
+def test_the_html_report_carries_the_receipt_escaped(services: Services) -> None:
+    _events(services, 2)
+    receipt = _receipt(services).decode()
+    report = RetentionReport("north", services.clock.now(), True, None, receipt=receipt)
+    page = render_html(report)
+    assert "<h2>Audit receipt</h2>" in page
+    assert "&quot;version&quot;: &quot;verp-audit-receipt/1&quot;" in page
+    assert '"version"' not in page  # every quote escaped
