@@ -12,14 +12,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from flask import Blueprint, Response, render_template, request
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, func, or_, select
 
 from storage.audit.export import export_entries
 from storage.audit.receipts import issue_receipt
 from storage.audit.verify import verify_chain
+from storage.db.footage import Clip, Consent
 from storage.db.governance import AuditEntry
+from storage.db.tenancy import User
 from storage.errors import ValidationError
 from storage.reports import build_report, render_csv
+from webapp.audit_text import GROUPS, describe, load_names
 from webapp.authz import GOVERNANCE_ROLES, requires, user_or_401
 from webapp.context import CurrentUser, services, unit_of_work
 
@@ -30,20 +33,34 @@ PAGE = 100
 
 @dataclass(frozen=True)
 class AuditFilters:
-    """The search form. Dates are whole UTC days; ``until`` is inclusive."""
+    """The search form. Dates are whole UTC days; ``until`` is inclusive.
 
-    action: str
-    actor: str
-    target: str
-    since: date | None
-    until: date | None
-    before: int | None
+    ``person`` matches part of a name or email (the entries they did, or that were done to
+    their account); ``actor`` is an exact user id (the links on names); ``clip`` a clip id;
+    ``family`` a family code (its clips and consents); ``group`` one of
+    :data:`webapp.audit_text.GROUPS`; ``action`` an action id prefix.
+    """
+
+    action: str = ""
+    actor: str = ""
+    target: str = ""
+    since: date | None = None
+    until: date | None = None
+    before: int | None = None
+    person: str = ""
+    clip: str = ""
+    family: str = ""
+    group: str = ""
 
     @classmethod
     def from_args(cls) -> AuditFilters:
-        """Parse the query string; raises ValidationError for a malformed date."""
+        """Parse the query string; raises ValidationError for a malformed date or an
+        unknown action group."""
         args = request.args
         before = args.get("before", "")
+        group = args.get("group", "").strip()
+        if group and group not in GROUPS:
+            raise ValidationError("Choose a kind of action from the list.")
         return cls(
             action=args.get("action", "").strip()[:64],
             actor=args.get("actor", "").strip()[:64],
@@ -51,6 +68,10 @@ class AuditFilters:
             since=_day(args.get("since", ""), "From"),
             until=_day(args.get("until", ""), "To"),
             before=int(before) if before.isdigit() else None,
+            person=args.get("person", "").strip()[:200],
+            clip=args.get("clip", "").strip()[:64],
+            family=args.get("family", "").strip().upper()[:64],
+            group=group,
         )
 
     @property
@@ -63,15 +84,58 @@ class AuditFilters:
             datetime.combine(self.until, time.min, UTC) + timedelta(days=1) if self.until else None
         )
 
-    def query(self, site_id: str) -> Select[AuditEntry]:
-        """The site's entries matching the filters, newest first."""
+    def args(self, **change: object) -> dict[str, object]:
+        """The filters as query arguments (for links), with ``change`` applied."""
+        values: dict[str, object] = {
+            "action": self.action,
+            "actor": self.actor,
+            "target": self.target,
+            "person": self.person,
+            "clip": self.clip,
+            "family": self.family,
+            "group": self.group,
+            "since": self.since or "",
+            "until": self.until or "",
+        }
+        values.update(change)
+        return {k: v for k, v in values.items() if v not in ("", None)}
+
+    def query(self, site_id: str) -> Select[tuple[AuditEntry]]:
+        """The site's entries matching the filters, newest first (set-based: the person
+        and family filters are sub-selects, not per-row lookups)."""
         query = select(AuditEntry).where(AuditEntry.site_id == site_id)
         if self.action:
             query = query.where(AuditEntry.action.startswith(self.action, autoescape=True))
+        if self.group:
+            query = query.where(AuditEntry.action.in_(GROUPS[self.group][1]))
         if self.actor:
             query = query.where(AuditEntry.actor_id == self.actor)
         if self.target:
             query = query.where(AuditEntry.target_id == self.target)
+        if self.person:
+            needle = self.person.lower()
+            people = select(User.id).where(
+                or_(
+                    func.lower(User.email).contains(needle, autoescape=True),
+                    func.lower(User.display_name).contains(needle, autoescape=True),
+                )
+            )
+            query = query.where(
+                or_(
+                    AuditEntry.actor_id.in_(people),
+                    and_(AuditEntry.target_type == "user", AuditEntry.target_id.in_(people)),
+                )
+            )
+        if self.clip:
+            query = query.where(AuditEntry.target_id == self.clip)
+        if self.family:
+            clips = select(Clip.id).where(Clip.site_id == site_id, Clip.family_code == self.family)
+            consents = select(Consent.id).where(
+                Consent.site_id == site_id, Consent.family_code == self.family
+            )
+            query = query.where(
+                or_(AuditEntry.target_id.in_(clips), AuditEntry.target_id.in_(consents))
+            )
         if self.since_at:
             query = query.where(AuditEntry.at >= self.since_at)
         if self.until_at:
@@ -113,17 +177,22 @@ def search() -> tuple[str, int]:
         filters = AuditFilters.from_args()
         error = None
     except ValidationError as exc:
-        filters = AuditFilters("", "", "", None, None, None)
+        filters = AuditFilters()
         error = str(exc)
     with unit_of_work() as db:
         entries = list(db.scalars(filters.query(user.site_id).limit(PAGE + 1)))
-    more = len(entries) > PAGE
-    entries = entries[:PAGE]
-    _record(user, "audit.search")
+        more = len(entries) > PAGE
+        entries = entries[:PAGE]
+        names = load_names(db, entries)
+    rows = [(e, describe(e, names)) for e in entries]
+    # Which filters were used, never their values (a search term may be an email).
+    _record(user, "audit.search", filters=sorted(filters.args()))
     page = render_template(
         "dpo/audit.html",
-        entries=entries,
+        rows=rows,
+        names=names,
         filters=filters,
+        groups=GROUPS,
         more=more,
         error=error,
         next_before=entries[-1].seq if more and entries else None,

@@ -1,0 +1,435 @@
+"""The audit log in plain language: who (name and role), what they did, and the details
+as a sentence, for the DPO pages.
+
+Audit entries hold ids only (storage.audit); this module turns a page of them into words.
+Names are batch-loaded for the whole page (:func:`load_names`: one query per kind of
+thing, never one per row). Every string returned is plain text — templates escape it.
+An action this module does not know still reads sensibly (its id, humanised).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.db.footage import Clip, Consent
+from storage.db.governance import AuditEntry
+from storage.db.tenancy import User
+from webapp.labels import KIND_LABELS, PURPOSE_NAMES, ROLE_LABELS, label
+
+#: Action groups a DPO can filter by: id -> (label, actions).
+GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "refused": (
+        "Refused attempts",
+        ("access.refused", "auth.login_failed", "user.create_refused"),
+    ),
+    "footage": (
+        "Watching footage",
+        ("clip.play", "clip.thumbnails", "clip.poster", "moment.play", "clip.export"),
+    ),
+    "viewing": (
+        "Opening pages and lists",
+        (
+            "clip.view",
+            "clip.list",
+            "library.view",
+            "annotations.list",
+            "annotations.view",
+            "group.view",
+            "group.list",
+            "share.view",
+            "notices.view",
+            "supervision.queue",
+            "dpo.view",
+        ),
+    ),
+    "signin": (
+        "Signing in and accounts",
+        (
+            "auth.login",
+            "auth.logout",
+            "user.create",
+            "user.role",
+            "user.activate",
+            "user.deactivate",
+            "user.password",
+            "user.password_reset",
+            "user.totp_enrol",
+            "user.totp_reset",
+            "user.logout_everywhere",
+            "user.discipline",
+            "site.create",
+        ),
+    ),
+    "consent": (
+        "Consent and families",
+        ("consent.record", "consent.withdraw", "family.enrol", "family.move"),
+    ),
+    "retention": (
+        "Retention, holds and destruction",
+        (
+            "hold.place",
+            "hold.lift",
+            "clip.destroy_request",
+            "clip.destroy",
+            "clip.shred",
+            "clip.retention_change",
+            "retention.policy_change",
+            "retention.report",
+            "key.rotate",
+        ),
+    ),
+    "uploads": (
+        "Uploads and processing",
+        (
+            "upload.create",
+            "upload.supersede",
+            "upload.expire",
+            "upload.terminate",
+            "clip.register",
+            "clip.received",
+            "clip.processed",
+            "clip.failed",
+            "clip.retry",
+            "clip.late_rows",
+            "moment.rendered",
+        ),
+    ),
+    "review": (
+        "Coding, reviews and supervision",
+        (
+            "annotation.create",
+            "annotation.update",
+            "annotation.delete",
+            "annotation.reply",
+            "annotation.reply_delete",
+            "annotation.resolve",
+            "annotation.unresolve",
+            "annotation.link",
+            "annotation.unlink",
+            "annotations.export",
+            "annotations.agreement",
+            "moment.update",
+            "moment.reorder",
+            "moment.delete",
+            "review.sign_off",
+            "review.shared_review_done",
+            "supervision.record",
+            "training.signoff",
+            "share.create",
+            "share.end",
+            "group.create",
+            "group.schedule",
+            "group.session_held",
+            "group.programme_end",
+            "report.programme",
+        ),
+    ),
+    "audit": (
+        "The audit log itself",
+        ("audit.search", "audit.verify", "audit.export", "audit.receipt", "audit.checkpoint"),
+    ),
+}
+
+#: What each action means, as "<who> <phrase> <what>".
+PHRASES: dict[str, str] = {
+    "access.refused": "was refused access to",
+    "auth.login": "signed in",
+    "auth.login_failed": "failed to sign in",
+    "auth.logout": "signed out",
+    "user.create": "created the account of",
+    "user.create_refused": "was refused creating an account",
+    "user.role": "changed the role of",
+    "user.activate": "re-activated the account of",
+    "user.deactivate": "deactivated the account of",
+    "user.password": "changed the password of",
+    "user.password_reset": "reset the password of",
+    "user.totp_enrol": "set up two-step sign-in for",
+    "user.totp_reset": "reset two-step sign-in of",
+    "user.logout_everywhere": "signed out every session of",
+    "user.discipline": "changed the discipline of",
+    "site.create": "created the site",
+    "clip.view": "opened the page of",
+    "clip.list": "listed clips",
+    "library.view": "opened the library",
+    "clip.play": "watched",
+    "clip.thumbnails": "scrubbed through the thumbnails of",
+    "clip.poster": "saw the still frame of",
+    "clip.export": "exported",
+    "moment.play": "watched a moment of",
+    "annotations.list": "read the annotations of",
+    "annotations.view": "read the annotations of",
+    "annotations.export": "exported the annotations of",
+    "annotations.agreement": "compared coders on",
+    "annotation.create": "annotated",
+    "annotation.update": "edited an annotation on",
+    "annotation.delete": "deleted an annotation on",
+    "annotation.reply": "replied to an annotation on",
+    "annotation.reply_delete": "deleted a reply on",
+    "annotation.resolve": "resolved a thread on",
+    "annotation.unresolve": "re-opened a thread on",
+    "annotation.link": "linked annotations on",
+    "annotation.unlink": "unlinked annotations on",
+    "moment.update": "edited a moment of",
+    "moment.reorder": "reordered the moments of",
+    "moment.delete": "deleted a moment of",
+    "moment.rendered": "finished cutting a moment of",
+    "review.sign_off": "signed off the review of",
+    "review.shared_review_done": "marked the shared review done for",
+    "supervision.record": "recorded a supervision session",
+    "supervision.queue": "opened the supervision queue",
+    "training.signoff": "signed off training for",
+    "share.create": "shared for supervision",
+    "share.end": "ended the share of",
+    "share.view": "opened a share of",
+    "group.create": "created the group",
+    "group.schedule": "scheduled a session of",
+    "group.session_held": "recorded a session held for",
+    "group.programme_end": "ended the programme of",
+    "group.view": "opened the group",
+    "group.list": "listed the groups",
+    "report.programme": "downloaded the programme report",
+    "notices.view": "read their notices",
+    "consent.record": "recorded the consent of",
+    "consent.withdraw": "recorded a withdrawal of consent for",
+    "family.enrol": "enrolled",
+    "family.move": "moved",
+    "hold.place": "placed a legal hold on",
+    "hold.lift": "lifted the legal hold on",
+    "clip.destroy_request": "asked to destroy",
+    "clip.destroy": "destroyed",
+    "clip.shred": "shredded the stored files of",
+    "clip.retention_change": "changed the retention of",
+    "retention.policy_change": "changed the retention policy",
+    "retention.report": "downloaded the retention report",
+    "key.rotate": "rotated the encryption keys",
+    "upload.create": "started uploading",
+    "upload.supersede": "replaced an unfinished upload of",
+    "upload.expire": "let an unfinished upload expire:",
+    "upload.terminate": "cancelled the upload of",
+    "clip.register": "registered the new clip",
+    "clip.received": "received the file of",
+    "clip.processed": "finished processing",
+    "clip.failed": "could not process",
+    "clip.retry": "retried processing",
+    "clip.late_rows": "tidied up after",
+    "audit.search": "searched the audit log",
+    "audit.verify": "checked the audit log is intact",
+    "audit.export": "downloaded the audit log",
+    "audit.receipt": "took a signed receipt of the audit log",
+    "audit.checkpoint": "signed a checkpoint of the audit log",
+    "dpo.view": "opened the data-protection page",
+}
+
+SYSTEM_NAMES = {"system": "verp", "sweep": "the retention sweep", "worker": "the processing worker"}
+_ID_KEYS = ("clip_id", "consent_id", "user_id", "supervisor_id", "signed_off_by", "trainee")
+_HIDDEN_KEYS = frozenset({"head_hash", "previous_hash", "policy_hash", "blob_id", "key_id"})
+
+
+@dataclass(frozen=True)
+class Person:
+    """A user as the DPO pages name them."""
+
+    id: str
+    name: str
+    email: str
+    role: str
+
+    @property
+    def label(self) -> str:
+        """``Name (Role)``; the email when the name is empty."""
+        return f"{self.name or self.email} ({label(ROLE_LABELS, self.role)})"
+
+
+@dataclass
+class Names:
+    """The people, clips and consents one page of entries refers to, by id."""
+
+    people: dict[str, Person] = field(default_factory=dict)
+    clips: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (family, kind)
+    consents: dict[str, str] = field(default_factory=dict)  # id -> family code
+
+    def person(self, user_id: str | None) -> str:
+        """A user id as ``Name (Role)``; system actors and unknown ids read safely."""
+        if not user_id:
+            return "someone unknown"
+        if user_id.startswith("system:"):
+            name = user_id.removeprefix("system:")
+            return label(SYSTEM_NAMES, name) if name in SYSTEM_NAMES else f"verp ({name})"
+        found = self.people.get(user_id)
+        return found.label if found else f"a former user ({user_id[:8]})"
+
+    def clip(self, clip_id: str) -> str:
+        """A clip id as ``the home visit of family FAM-A01``."""
+        found = self.clips.get(clip_id)
+        if found is None:
+            return f"clip {clip_id[:8]}"
+        family, kind = found
+        kind_text = label(KIND_LABELS, kind).split(" (")[0].lower()
+        return f"the {kind_text} clip of family {family}"
+
+    def consent(self, consent_id: str) -> str:
+        """A consent id as ``the consent of family FAM-A01``."""
+        family = self.consents.get(consent_id)
+        return f"the consent of family {family}" if family else f"consent {consent_id[:8]}"
+
+
+@dataclass(frozen=True)
+class Described:
+    """One entry in words: ``who`` did ``what`` (a sentence) plus ``details``."""
+
+    who: str
+    what: str
+    details: str
+    group: str
+
+
+def group_of(action: str) -> str:
+    """The id of the group an action belongs to ('' for actions no group lists)."""
+    for group, (_, actions) in GROUPS.items():
+        if action in actions:
+            return group
+    return ""
+
+
+def load_names(session: Session, entries: Sequence[AuditEntry]) -> Names:
+    """Batch-load every person, clip and consent ``entries`` mention (3 queries at most)."""
+    user_ids: set[str] = set()
+    clip_ids: set[str] = set()
+    consent_ids: set[str] = set()
+    for entry in entries:
+        if entry.actor_id and not entry.actor_id.startswith("system:"):
+            user_ids.add(entry.actor_id)
+        bucket = {"user": user_ids, "clip": clip_ids, "consent": consent_ids}.get(
+            entry.target_type or ""
+        )
+        if bucket is not None and entry.target_id:
+            bucket.add(entry.target_id)
+        details = entry.details or {}
+        for key in ("user_id", "supervisor_id", "signed_off_by", "trainee"):
+            if isinstance(details.get(key), str):
+                user_ids.add(details[key])
+        if isinstance(details.get("clip_id"), str):
+            clip_ids.add(details["clip_id"])
+        if isinstance(details.get("consent_id"), str):
+            consent_ids.add(details["consent_id"])
+    names = Names()
+    if user_ids:
+        rows = session.execute(
+            select(User.id, User.display_name, User.email, User.role).where(User.id.in_(user_ids))
+        )
+        names.people = {r.id: Person(r.id, r.display_name, r.email, r.role) for r in rows}
+    if clip_ids:
+        rows = session.execute(
+            select(Clip.id, Clip.family_code, Clip.kind).where(Clip.id.in_(clip_ids))
+        )
+        names.clips = {r.id: (r.family_code, r.kind) for r in rows}
+    if consent_ids:
+        rows = session.execute(
+            select(Consent.id, Consent.family_code).where(Consent.id.in_(consent_ids))
+        )
+        names.consents = {r.id: r.family_code for r in rows}
+    return names
+
+
+def describe(entry: AuditEntry, names: Names) -> Described:
+    """``entry`` in plain language; an unknown action reads as its humanised id."""
+    who = names.person(entry.actor_id)
+    phrase = PHRASES.get(entry.action) or _humanise(entry.action)
+    target = _target(entry, names)
+    what = f"{phrase} {target}".strip() if target else phrase
+    return Described(
+        who, what[:1].upper() + what[1:], _details(entry, names), group_of(entry.action)
+    )
+
+
+def _target(entry: AuditEntry, names: Names) -> str:
+    kind, ident = entry.target_type or "", entry.target_id or ""
+    if not ident:
+        return ""
+    if kind == "clip":
+        return names.clip(ident)
+    if kind == "consent":
+        return names.consent(ident)
+    if kind == "user":
+        return names.person(ident)
+    if kind == "site":
+        return ""
+    return f"{_humanise(kind) or 'item'} {ident[:8]}"
+
+
+def _details(entry: AuditEntry, names: Names) -> str:
+    """The details mapping as sentences, skipping hashes and internal ids."""
+    details: Mapping[str, Any] = entry.details or {}
+    parts: list[str] = []
+    for key in sorted(details):
+        if key in _HIDDEN_KEYS:
+            continue
+        text = _detail(key, details[key], names)
+        if text:
+            parts.append(text)
+    return " ".join(parts)
+
+
+def _detail(key: str, value: Any, names: Names) -> str:
+    if key == "purposes" and isinstance(value, list):
+        return f"Purposes: {_purposes(value)}."
+    if key == "purpose" and isinstance(value, str):
+        return f"For {label(PURPOSE_NAMES, value)}."
+    if key == "reason":
+        return f"Reason given: “{value}”."
+    if key == "clip_id" and isinstance(value, str):
+        return f"Clip: {names.clip(value)}."
+    if key == "consent_id" and isinstance(value, str):
+        return f"Under {names.consent(value)}."
+    if key in _ID_KEYS and isinstance(value, str):
+        return f"{_humanise(key)}: {names.person(value)}."
+    if key == "page":
+        return f"Page: {_humanise(str(value)).lower()}."
+    if key == "count":
+        return f"{value} item(s) shown."
+    if key == "entries":
+        return f"{value} entries."
+    if key == "format":
+        return f"As {str(value).upper()}."
+    if key == "ok":
+        return "The log was intact." if value else "The log was NOT intact."
+    if key == "kind" and isinstance(value, str):
+        return f"Kind: {label(KIND_LABELS, value).lower()}."
+    if key == "role" and isinstance(value, str):
+        return f"Role: {label(ROLE_LABELS, value)}."
+    if key in ("old", "new"):
+        return f"{'Before' if key == 'old' else 'After'}: {_plain(value)}."
+    if key == "path":
+        return f"Address: {value}."
+    if key == "status":
+        return f"Answered {value}."
+    if key == "posters":
+        return ""  # the poster ids of a list; the count says how many
+    return f"{_humanise(key)}: {_plain(value)}."
+
+
+def _purposes(values: Iterable[Any]) -> str:
+    return ", ".join(label(PURPOSE_NAMES, str(v)) for v in values) or "none"
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(_plain(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return "; ".join(f"{_humanise(str(k)).lower()} {_plain(v)}" for k, v in value.items())
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "none"
+    return str(value)
+
+
+def _humanise(token: str) -> str:
+    """``clip.retention_change`` -> ``Clip retention change``."""
+    words = token.replace(".", " ").replace("_", " ").replace("-", " ").split()
+    return " ".join(words).capitalize()
