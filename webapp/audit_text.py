@@ -226,6 +226,11 @@ PHRASES: dict[str, str] = {
 }
 
 SYSTEM_NAMES = {"system": "verp", "sweep": "the retention sweep", "worker": "the processing worker"}
+REFUSALS = {
+    "role": "Their role may not do this.",
+    "consent": "The family's consent does not cover this use.",
+    "not-found": "Not theirs to see, at another site, or no longer there.",
+}
 _ID_KEYS = ("clip_id", "consent_id", "user_id", "supervisor_id", "signed_off_by", "trainee")
 _HIDDEN_KEYS = frozenset({"head_hash", "previous_hash", "policy_hash", "blob_id", "key_id"})
 
@@ -406,8 +411,14 @@ def _detail(key: str, value: Any, names: Names) -> str:
         return f"{'Before' if key == 'old' else 'After'}: {_plain(value)}."
     if key == "path":
         return f"Address: {value}."
+    if key == "refusal":
+        return REFUSALS.get(str(value), f"Refused: {value}.")
     if key == "status":
-        return f"Answered {value}."
+        return ""  # the refusal says why; the code is in exports
+    if key == "method":
+        return ""
+    if key == "endpoint":
+        return f"Page: {_humanise(str(value).split('.')[-1]).lower()}."
     if key == "posters":
         return ""  # the poster ids of a list; the count says how many
     return f"{_humanise(key)}: {_plain(value)}."

@@ -48,6 +48,7 @@ from storage.errors import (
     ValidationError,
 )
 
+from webapp.refusals import record_refusal
 log = logging.getLogger("verp.web")
 
 
@@ -171,6 +172,8 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(exc, Unauthenticated) and not wants_json():
             return _to_login()
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Throttled) else None
+        if status in (403, 404):
+            record_refusal(exc, status)  # access.refused, at most once a minute per page
         message = rule.message or _own_message(exc)
         return error_response(status, rule.code, message, headers)
 

@@ -100,7 +100,7 @@ class AuditFilters:
         values.update(change)
         return {k: v for k, v in values.items() if v not in ("", None)}
 
-    def query(self, site_id: str) -> Select[tuple[AuditEntry]]:
+    def query(self, site_id: str) -> Select[AuditEntry]:
         """The site's entries matching the filters, newest first (set-based: the person
         and family filters are sub-selects, not per-row lookups)."""
         query = select(AuditEntry).where(AuditEntry.site_id == site_id)
