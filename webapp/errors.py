@@ -47,8 +47,8 @@ from storage.errors import (
     StorageError,
     ValidationError,
 )
-
 from webapp.refusals import record_refusal
+
 log = logging.getLogger("verp.web")
 
 
@@ -171,9 +171,9 @@ def register_error_handlers(app: Flask) -> None:
             log.error("request failed: %s on %s", type(exc).__name__, request.endpoint)
         if isinstance(exc, Unauthenticated) and not wants_json():
             return _to_login()
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Throttled) else None
         if status in (403, 404):
             record_refusal(exc, status)  # access.refused, at most once a minute per page
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Throttled) else None
         message = rule.message or _own_message(exc)
         return error_response(status, rule.code, message, headers)
 
