@@ -33,7 +33,7 @@ def _share(
     to: str = "south_supervisor",
     reason: str = "national review",
     **kw: str,
-) -> str:  # noqa: E501
+) -> str:
     with svc.db.session() as session:
         return share_clip(
             session,

@@ -33,7 +33,7 @@ def _record(
     clips: tuple[str, ...] = (),
     moments: tuple[str, ...] = (),
     notes: str = "<b>went well</b>",
-) -> str:  # noqa: E501
+) -> str:
     with svc.db.session() as session:
         return record_supervision(
             session,

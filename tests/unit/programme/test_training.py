@@ -21,7 +21,7 @@ def _sign(
     trainee: str = "cs_a",
     block: int = 1,
     supervisor_id: str | None = None,
-) -> str:  # noqa: E501
+) -> str:
     with svc.db.session() as session:
         actor = OPERATOR if by == "operator" else prog.actor(by)
         return sign_off_block(
