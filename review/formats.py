@@ -39,6 +39,13 @@ CSV_COLUMNS = (
     "created_at",
     "updated_at",
 )
+#: The words the pages use for each subject (docs/review.md, glossary).
+SUBJECT_WORDS = {
+    "infant": "Baby",
+    "parent": "Parent",
+    "facilitator": "Facilitator",
+    "group": "Group",
+}
 #: How long a point annotation shows as a WebVTT cue.
 VTT_POINT_MS = 1000
 
@@ -155,7 +162,7 @@ def to_vtt(rows: Sequence[ExportRow], duration_ms: int) -> str:
             row.end_ms if row.end_ms is not None else min(row.start_ms + VTT_POINT_MS, duration_ms)
         )
         end = max(end, row.start_ms + 1)
-        head = row.subject.capitalize()
+        head = SUBJECT_WORDS.get(row.subject, row.subject.capitalize())
         body = " — ".join(part for part in ("; ".join(row.labels), row.text.strip()) if part)
         lines += [row.id, f"{vtt_time(row.start_ms)} --> {vtt_time(end)}"]
         lines += [vtt_text(f"{head}: {body}"), ""]

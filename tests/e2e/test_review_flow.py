@@ -173,7 +173,7 @@ def test_review_flow_in_the_browser(
     page.reload()
     page.locator(".thread", has_text="Smiling").wait_for()
     # The coded cue is a tick on the timeline (the still has its own dashed marker).
-    marker = "#markers .marker--point:not(.marker--moment)[title*='Smiling']"
+    marker = "#markers .marker--point:not(.marker--moment)[aria-label*='Smiling']"
     wait_until(page, f'() => document.querySelectorAll("{marker}").length === 1')
 
     page.goto(f"{base}/clips/{clips.home}/shared-review")

@@ -70,7 +70,7 @@ def test_export_each_format(
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert validate_eaf(out.read_bytes()) == []
     vtt = verp(settings, "annotations", "export", clip_id, "--format", "vtt").stdout
-    assert vtt.startswith(b"WEBVTT") and b"Infant: Yawning" in vtt
+    assert vtt.startswith(b"WEBVTT") and b"Baby: Yawning" in vtt
     document = json.loads(
         verp(settings, "annotations", "export", clip_id, "--format", "json").stdout
     )

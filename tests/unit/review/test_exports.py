@@ -127,7 +127,7 @@ def test_vtt_track(world: World) -> None:
     ids = seed(world)
     text = export(world, "vtt").decode("utf-8")
     assert text.startswith("WEBVTT\n\n")
-    assert f"{ids['cue']}\n00:00:01.000 --> 00:00:04.000\nInfant: Smiling; Mutual gaze" in text
+    assert f"{ids['cue']}\n00:00:01.000 --> 00:00:04.000\nBaby: Smiling; Mutual gaze" in text
     assert "00:00:59.990 --> 00:01:00.000" in text  # a point, clipped at the clip's end
     assert "&lt;b&gt;smiles&lt;/b&gt;" in text and "<b>" not in text
     assert text.count("-->") == 5  # the one in the note was defused

@@ -227,7 +227,7 @@ def test_exports_are_files_of_what_the_user_may_see(
     assert vtt.status_code == 200 and vtt.mimetype == "text/vtt"
     text = vtt.get_data(as_text=True)
     assert text.startswith("WEBVTT") and "00:00:03.000 --> 00:00:06.000" in text
-    assert "Infant: Smiling" in text
+    assert "Baby: Smiling" in text
     csv = client.get(f"/api/v1/clips/{clip}/annotations.csv")
     assert csv.mimetype == "text/csv"
     assert "attachment" in csv.headers["Content-Disposition"]

@@ -2,7 +2,14 @@
  * verp player: annotating. The editor (subject, point or interval with I/O, codes from
  * the site's coding schemes grouped by scheme group, note, draft), one key per frequent
  * code, the timeline markers, and the threads (replies, resolve, links, edit, delete).
- * Builds on window.verpPlayer (player.js). All user text goes in through textContent.
+ * Builds on window.verpPlayer (player.js) and window.verpDraw (player-draw.js). All user
+ * text goes in through textContent.
+ *
+ * The code palette is for touch: with no annotation open, a tap codes the frame on
+ * screen at once; a long press (or a tap with "Tap starts a stretch" ticked) arms the
+ * code at this frame and the next tap on it ends the stretch there. With an annotation
+ * open (A, Edit, a note or a drawing), a tap adds the code to it instead. Shortcut keys
+ * do the same and ignore case.
  */
 (function () {
   "use strict";
@@ -11,6 +18,12 @@
   if (!P) {
     return;
   }
+  var D = window.verpDraw || {
+    setDraft: function () {}, shapes: function () { return []; },
+    setAnnotations: function () {}, onStart: function () {},
+  };
+  var armed = null; // {scheme, code, start}: a stretch started from the palette
+  var LONG_PRESS_MS = 500;
   var el = P.el;
   var config = P.config;
   var locked = config.clip.locked;
@@ -30,15 +43,18 @@
   var picker = document.getElementById("code-picker");
   var note = document.getElementById("note");
   var status = document.getElementById("editor-status");
+  var paletteStatus = document.getElementById("palette-status");
   var stateLine = document.getElementById("editor-state");
   var heading = document.getElementById("editor-h");
   var threads = document.getElementById("threads");
 
   function say(text, isError) {
-    if (status) {
-      status.textContent = text;
-      status.classList.toggle("editor__status--error", Boolean(isError));
-    }
+    [status, paletteStatus].forEach(function (node) {
+      if (node) {
+        node.textContent = text;
+        node.classList.toggle("editor__status--error", Boolean(isError));
+      }
+    });
   }
 
   function findScheme(id) {
@@ -74,6 +90,7 @@
   function openDraft() {
     if (!draft) {
       draft = { start: P.nowMs(), end: null, scheme: null, codes: [], editing: null, revision: null };
+      D.setDraft(D.shapes());
     }
     showDraft();
     return draft;
@@ -94,7 +111,7 @@
     stateLine.textContent = draft
       ? (draft.editing ? "Editing the annotation at " : "Annotating from ") + P.fmt(draft.start) +
         (draft.end !== null ? " to " + P.fmt(draft.end) : "") + ". Choose codes, add a note, then save."
-      : "Press A or choose a code to annotate the current moment.";
+      : "Press A, write a note or draw on the video to start an annotation here.";
     picker.querySelectorAll(".code").forEach(function (button) {
       var on = Boolean(draft) && draft.scheme === button.dataset.scheme &&
         draft.codes.indexOf(button.dataset.code) >= 0;
@@ -104,6 +121,7 @@
 
   function closeDraft() {
     draft = null;
+    D.setDraft(null);
     if (form) {
       note.value = "";
       document.getElementById("draft").checked = false;
@@ -141,6 +159,7 @@
       codes: draft.codes,
       text: note.value,
       visibility: document.getElementById("draft").checked ? "draft" : "shared",
+      shapes: D.shapes(),
     };
   }
 
@@ -171,15 +190,17 @@
     );
   }
 
-  /** A code key with no open draft: annotate the current moment with that code now. */
-  function quickAnnotate(scheme, code) {
-    var at = P.nowMs();
-    P.api(config.urls.annotations, {
-      method: "POST",
-      body: { start_ms: at, subject: subjectFor(scheme), scheme_id: scheme.id, codes: [code.id], text: "" },
-    }).then(
-      function () {
-        say("Added " + code.label + " at " + P.fmt(at) + ".");
+  /** A code key or tap with no open draft: code the frame on screen (or a stretch). */
+  function quickAnnotate(scheme, code, end) {
+    var at = end === undefined ? P.nowMs() : end.start;
+    var body = { start_ms: at, subject: subjectFor(scheme), scheme_id: scheme.id, codes: [code.id], text: "" };
+    if (end !== undefined) {
+      body.end_ms = end.end;
+    }
+    P.api(config.urls.annotations, { method: "POST", body: body }).then(
+      function (saved) {
+        say("Added " + code.label + " at " + P.fmt(at) +
+          (end !== undefined ? " to " + P.fmt(end.end) : " (frame " + saved.start_frame + ")") + ".");
         load();
       },
       function (error) {
@@ -273,18 +294,16 @@
         byGroup[group].forEach(function (code) {
           var swatch = el("span", { className: "code__swatch", "aria-hidden": "true" });
           swatch.style.background = code.colour;
+          var key = code.key ? code.key.toUpperCase() : null;
           var button = el("button", {
             type: "button",
             className: "code" + (code.parent ? "" : " code--head"),
             "aria-pressed": "false",
             "data-scheme": scheme.id,
             "data-code": code.id,
-            title: code.description || code.label,
-            onclick: function () {
-              toggleCode(scheme.id, code.id);
-            },
           }, [swatch, el("span", { className: "code__label", text: code.label }),
-            code.key ? el("kbd", { text: code.key, "aria-label": "key " + code.key }) : null]);
+            key ? el("kbd", { text: key, "aria-label": "key " + key }) : null]);
+          bindCode(button, scheme, code);
           list.appendChild(button);
         });
         box.appendChild(el("h3", { className: "codes__group", text: groupLabel(group) }));
@@ -294,6 +313,77 @@
     });
     openSchemesFor(subject());
     showDraft();
+  }
+
+  /** Tap, long press and armed second tap on a palette button (see the header). */
+  function bindCode(button, scheme, code) {
+    var timer = null;
+    var longPressed = false;
+    button.addEventListener("pointerdown", function () {
+      longPressed = false;
+      if (draft || locked) {
+        return;
+      }
+      timer = window.setTimeout(function () {
+        longPressed = true;
+        arm(scheme, code);
+      }, LONG_PRESS_MS);
+    });
+    ["pointerup", "pointerleave", "pointercancel"].forEach(function (name) {
+      button.addEventListener(name, function () {
+        window.clearTimeout(timer);
+      });
+    });
+    button.addEventListener("contextmenu", function (event) {
+      event.preventDefault(); // a long press is ours, not the browser's menu
+    });
+    button.addEventListener("click", function () {
+      if (longPressed) {
+        longPressed = false;
+        return;
+      }
+      tapCode(scheme, code);
+    });
+  }
+
+  function tapCode(scheme, code) {
+    if (draft) {
+      toggleCode(scheme.id, code.id);
+      return;
+    }
+    if (armed && armed.scheme.id === scheme.id && armed.code.id === code.id) {
+      var end = P.nowMs();
+      var start = armed.start;
+      disarm();
+      if (end <= start) {
+        say("The stretch must end after it starts (" + P.fmt(start) + "). Play on, then tap again.", true);
+        return;
+      }
+      quickAnnotate(scheme, code, { start: start, end: end });
+      return;
+    }
+    var intervalMode = document.getElementById("interval-mode");
+    if (intervalMode && intervalMode.checked) {
+      arm(scheme, code);
+      return;
+    }
+    quickAnnotate(scheme, code);
+  }
+
+  function arm(scheme, code) {
+    armed = { scheme: scheme, code: code, start: P.nowMs() };
+    picker.querySelectorAll(".code").forEach(function (b) {
+      b.classList.toggle("code--armed", b.dataset.scheme === scheme.id && b.dataset.code === code.id);
+    });
+    say(code.label + " starts at " + P.fmt(armed.start) + " (frame " + P.frameOf(armed.start) +
+      "). Tap it again where the stretch ends.");
+  }
+
+  function disarm() {
+    armed = null;
+    picker.querySelectorAll(".code--armed").forEach(function (b) {
+      b.classList.remove("code--armed");
+    });
   }
 
   /** Open the schemes coders use for this subject (e.g. infant cues for the baby). */
@@ -391,6 +481,7 @@
     setSubject(a.subject);
     note.value = a.text;
     document.getElementById("draft").checked = a.visibility === "draft";
+    D.setDraft(a.shapes || []);
     P.seek(a.start_ms);
     showDraft();
     heading.focus();
@@ -401,6 +492,9 @@
     var badges = [
       a.visibility === "draft" ? el("span", { className: "badge badge--warn", text: "Draft" }) : null,
       a.resolved ? el("span", { className: "badge badge--ok", text: "Resolved" }) : null,
+      a.shapes && a.shapes.length
+        ? el("span", { className: "badge badge--info", text: "Drawing (" + a.shapes.length + ")" })
+        : null,
     ];
     var seekButton = el("button", {
       type: "button", className: "thread__time", "aria-label": "Go to " + when(a),
@@ -467,11 +561,20 @@
     document.getElementById("annotation-count").textContent = "(" + annotations.length + ")";
     document.getElementById("threads-empty").hidden = annotations.length > 0;
     P.setMarkers(annotations.map(function (a) {
+      var coder = a.author || a.author_role;
       return {
         id: a.id, start: a.start_ms, end: a.end_ms, label: label(a),
         colour: a.codes.length ? a.codes[0].colour : null,
+        coder: coder, tag: initials(coder), codes: a.codes,
       };
     }));
+    D.setAnnotations(annotations);
+  }
+
+  /** A coder's short tag on the timeline markers ("Sam Facilitator" -> "SF"). */
+  function initials(name) {
+    var parts = String(name || "?").trim().split(/\s+/);
+    return parts.slice(0, 2).map(function (p) { return p.charAt(0).toUpperCase(); }).join("");
   }
 
   function load() {
@@ -511,7 +614,7 @@
       markOut();
       return true;
     }
-    var hit = byKey[key];
+    var hit = key.length === 1 ? byKey[key.toLowerCase()] : null;
     if (!hit) {
       return false;
     }
@@ -536,7 +639,7 @@
     schemes.forEach(function (scheme) {
       scheme.codes.forEach(function (code) {
         if (code.key && !code.retired) {
-          byKey[code.key] = { scheme: scheme, code: code };
+          byKey[code.key.toLowerCase()] = { scheme: scheme, code: code };
         }
       });
     });
@@ -545,6 +648,9 @@
     }
   }, function (error) {
     say(error.message, true);
+  });
+  D.onStart(function () {
+    openDraft();
   });
   bindEditor();
   load();

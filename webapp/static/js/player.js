@@ -8,7 +8,12 @@
  *   P.config, P.video, P.api(url, opts) -> Promise<json>, P.nowMs(), P.seek(ms),
  *   P.pause(), P.fmt(ms), P.frameOf(ms), P.onKey(fn), P.setMarkers(list),
  *   P.setMomentMarkers(list), P.setMarks(inMs, outMs), P.el(tag, attrs, children),
- *   P.url(name, id), P.on("seekto", fn) etc.
+ *   P.url(name, id), P.frameStartMs(frame), P.currentFrame(), P.onFrame(fn).
+ *
+ * The frame counter names the frame on screen: requestVideoFrameCallback's mediaTime
+ * (the presentation time of the frame painted) where the browser has it, else the
+ * frame at currentTime. When paused, "now" is the first millisecond of that frame, so
+ * an annotation made now lands exactly on the frame the coder sees.
  */
 (function () {
   "use strict";
@@ -77,8 +82,39 @@
     return Math.ceil((frame * 1000) / rate - 1e-9);
   }
 
+  var shownFrame = null; // the frame painted, from requestVideoFrameCallback
+  var frameHandlers = [];
+
+  function lastFrame() {
+    return frameOf(Math.max(0, durationMs - 1));
+  }
+
+  /** The frame on screen now. */
+  function currentFrame() {
+    if (shownFrame !== null && !video.seeking) {
+      return Math.min(shownFrame, lastFrame());
+    }
+    return frameOf(Math.round(video.currentTime * 1000));
+  }
+
   function nowMs() {
-    return Math.min(Math.max(0, Math.round(video.currentTime * 1000)), Math.max(0, durationMs - 1));
+    var ms = Math.round(video.currentTime * 1000);
+    if (video.paused && shownFrame !== null && !video.seeking) {
+      ms = frameStartMs(currentFrame()); // the frame the coder sees, exactly
+    }
+    return Math.min(Math.max(0, ms), Math.max(0, durationMs - 1));
+  }
+
+  function watchFrames() {
+    if (!("requestVideoFrameCallback" in HTMLVideoElement.prototype)) {
+      return;
+    }
+    var onFrame = function (_now, metadata) {
+      shownFrame = Math.max(0, Math.round(metadata.mediaTime * rate));
+      render();
+      video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
   }
 
   function api(url, options) {
@@ -115,6 +151,7 @@
   var played = document.getElementById("played");
   var playhead = document.getElementById("playhead");
   var speed = document.getElementById("speed");
+  var frameCounter = document.getElementById("frame-counter");
 
   function seek(ms) {
     var target = Math.min(Math.max(0, ms), Math.max(0, durationMs - 1));
@@ -141,21 +178,38 @@
 
   function step(frames) {
     pause();
-    var frame = Math.max(0, frameOf(nowMs()) + frames);
-    var last = frameOf(Math.max(0, durationMs - 1));
-    seek(frameStartMs(Math.min(frame, last)));
+    var frame = Math.max(0, currentFrame() + frames);
+    seek(frameStartMs(Math.min(frame, lastFrame())));
+  }
+
+  /* The timeline shows [viewStart, viewStart + viewSpan) of the clip (zoom). */
+  var viewStart = 0;
+  var viewSpan = 0; // 0: the whole clip
+  var MIN_SPAN = 4000;
+
+  function span() {
+    return viewSpan > 0 ? viewSpan : durationMs;
   }
 
   function percent(ms) {
-    return durationMs > 0 ? Math.min(100, Math.max(0, (ms / durationMs) * 100)) : 0;
+    var width = span();
+    return width > 0 ? Math.min(100, Math.max(0, ((ms - (viewSpan > 0 ? viewStart : 0)) / width) * 100)) : 0;
   }
 
   function render() {
     var ms = nowMs();
+    if (viewSpan > 0 && (ms < viewStart || ms >= viewStart + viewSpan)) {
+      followPlayhead(ms);
+    }
     var pct = percent(ms) + "%";
     played.style.width = pct;
     playhead.style.left = pct;
-    timeLabel.textContent = fmt(ms) + " / " + fmt(durationMs) + " · frame " + frameOf(ms);
+    var frame = currentFrame();
+    timeLabel.textContent = fmt(ms) + " / " + fmt(durationMs);
+    frameCounter.textContent = "frame " + frame;
+    frameHandlers.forEach(function (handler) {
+      handler(frame, ms);
+    });
     scrubber.setAttribute("aria-valuenow", String(ms));
     scrubber.setAttribute("aria-valuetext", fmt(ms));
     var playing = !video.paused && !video.ended;
@@ -164,7 +218,10 @@
     playButton.setAttribute("aria-label", (playing ? "Pause" : "Play") + " (space)");
   }
 
-  ["timeupdate", "play", "pause", "seeked", "loadedmetadata", "ended"].forEach(function (name) {
+  video.addEventListener("seeking", function () {
+    shownFrame = null;
+  });
+  ["timeupdate", "play", "pause", "seeked", "loadedmetadata", "loadeddata", "ended"].forEach(function (name) {
     video.addEventListener(name, render);
   });
   video.addEventListener("loadedmetadata", function () {
@@ -248,7 +305,8 @@
   function msAt(clientX) {
     var box = scrubber.getBoundingClientRect();
     var fraction = box.width > 0 ? (clientX - box.left) / box.width : 0;
-    return Math.round(Math.min(1, Math.max(0, fraction)) * durationMs);
+    var offset = viewSpan > 0 ? viewStart : 0;
+    return Math.round(offset + Math.min(1, Math.max(0, fraction)) * span());
   }
 
   function showPreview(ms) {
@@ -302,7 +360,7 @@
   /* -- markers ------------------------------------------------------------------- */
 
   var markers = document.getElementById("markers");
-  var LANE = 18; // px per row of markers
+  var LANE = 28; // px per row of markers (24 px tall markers: a finger's width)
   var annotationItems = [];
   var momentItems = [];
 
@@ -335,20 +393,28 @@
     var count = placed.reduce(function (n, p) {
       return Math.max(n, p.lane + 1);
     }, 0);
+    var offset = viewSpan > 0 ? viewStart : 0;
+    var visible = function (start, end) {
+      var stop = end === null || end === undefined ? start : end;
+      return stop >= offset && start <= offset + span();
+    };
     placed.forEach(function (p) {
       var item = p.item;
       var point = item.end === null || item.end === undefined;
-      // Mouse and touch shortcuts only: each annotation's "Go to" button in the list is
-      // the accessible way to the same place.
-      var node = el("span", {
+      if (!visible(item.start, item.end)) {
+        return;
+      }
+      // A tap seeks to the annotation and opens it in the list (nothing hover-only).
+      var node = el("button", {
+        type: "button",
         className: "marker " + (point ? "marker--point" : "marker--interval"),
-        title: fmt(item.start) + " " + item.label,
+        "aria-label": fmt(item.start) + " " + item.label + (item.coder ? " by " + item.coder : ""),
         "data-id": item.id,
         onclick: function () {
           seek(item.start);
           document.dispatchEvent(new CustomEvent("verp:marker", { detail: item.id }));
         },
-      });
+      }, [el("span", { className: "marker__tag", text: item.tag || "" })]);
       node.style.left = percent(item.start) + "%";
       if (!point) {
         node.style.width = Math.max(0.4, percent(item.end) - percent(item.start)) + "%";
@@ -359,9 +425,13 @@
     });
     var momentTop = count * LANE;
     momentItems.forEach(function (m) {
-      var node = el("span", {
+      if (!visible(m.start, m.end)) {
+        return;
+      }
+      var node = el("button", {
+        type: "button",
         className: "marker marker--moment" + (m.end === null ? " marker--point" : ""),
-        title: (m.end === null ? "Still " : "Moment ") + fmt(m.start),
+        "aria-label": (m.end === null ? "Still " : "Moment ") + fmt(m.start),
         onclick: function () {
           seek(m.start);
         },
@@ -375,7 +445,116 @@
     });
     var rows = count + (momentItems.length ? 1 : 0);
     markers.style.height = Math.max(LANE, rows * LANE) + "px";
+    drawLegend();
   }
+
+  /* -- legend: which colour is which code, which tag is which coder ---------------- */
+
+  var legend = document.getElementById("legend");
+
+  function drawLegend() {
+    legend.textContent = "";
+    var codes = {};
+    var coders = {};
+    annotationItems.forEach(function (item) {
+      (item.codes || []).forEach(function (code) {
+        codes[code.label] = code.colour || "#5F6B7A";
+      });
+      if (item.coder) {
+        coders[item.tag || ""] = item.coder;
+      }
+    });
+    Object.keys(coders).sort().forEach(function (tag) {
+      legend.appendChild(el("li", { className: "legend__item" }, [
+        el("span", { className: "legend__tag", text: tag }), coders[tag],
+      ]));
+    });
+    Object.keys(codes).sort().forEach(function (name) {
+      var swatch = el("span", { className: "legend__swatch", "aria-hidden": "true" });
+      swatch.style.background = codes[name];
+      legend.appendChild(el("li", { className: "legend__item" }, [swatch, name]));
+    });
+  }
+
+  /* -- zoom: buttons, + and - keys, pinch on the timeline --------------------------- */
+
+  var zoomSpan = document.getElementById("zoom-span");
+
+  function followPlayhead(ms) {
+    viewStart = Math.max(0, Math.min(ms - viewSpan / 4, durationMs - viewSpan));
+    drawMarkers();
+  }
+
+  function setSpan(width, centre) {
+    if (!durationMs) {
+      return;
+    }
+    width = Math.round(Math.min(durationMs, Math.max(MIN_SPAN, width)));
+    var at = centre === undefined ? nowMs() : centre;
+    if (width >= durationMs) {
+      viewSpan = 0;
+      viewStart = 0;
+      zoomSpan.textContent = "whole clip";
+    } else {
+      viewSpan = width;
+      viewStart = Math.max(0, Math.min(at - width / 2, durationMs - width));
+      zoomSpan.textContent = (width / 1000).toFixed(width < 10000 ? 1 : 0) + " s shown";
+    }
+    drawMarkers();
+    render();
+  }
+
+  function zoom(factor) {
+    setSpan(span() / factor);
+  }
+
+  document.getElementById("zoom-in").addEventListener("click", function () {
+    zoom(2);
+  });
+  document.getElementById("zoom-out").addEventListener("click", function () {
+    zoom(0.5);
+  });
+
+  var touches = {};
+  var pinchFrom = null;
+  var timeline = document.getElementById("timeline");
+
+  function pinchDistance() {
+    var xs = Object.keys(touches).map(function (id) {
+      return touches[id];
+    });
+    return xs.length === 2 ? Math.abs(xs[0] - xs[1]) : null;
+  }
+
+  timeline.addEventListener("pointerdown", function (event) {
+    if (event.pointerType === "touch") {
+      touches[event.pointerId] = event.clientX;
+      var distance = pinchDistance();
+      if (distance) {
+        pinchFrom = { distance: distance, span: span() };
+        dragging = false;
+      }
+    }
+  }, true);
+  timeline.addEventListener("pointermove", function (event) {
+    if (!(event.pointerId in touches)) {
+      return;
+    }
+    touches[event.pointerId] = event.clientX;
+    var distance = pinchDistance();
+    if (pinchFrom && distance) {
+      event.stopPropagation();
+      setSpan((pinchFrom.span * pinchFrom.distance) / Math.max(distance, 1));
+    }
+  }, true);
+  ["pointerup", "pointercancel"].forEach(function (name) {
+    timeline.addEventListener(name, function (event) {
+      delete touches[event.pointerId];
+      if (pinchDistance() === null) {
+        pinchFrom = null;
+      }
+    }, true);
+  });
 
   var markIn = document.getElementById("mark-in");
   var markOut = document.getElementById("mark-out");
@@ -442,6 +621,12 @@
       case ".":
         step(1);
         break;
+      case "+":
+        zoom(2);
+        break;
+      case "-":
+        zoom(0.5);
+        break;
       default:
         handled = keyHandlers.some(function (handler) {
           return handler(event.key) === true;
@@ -459,7 +644,12 @@
     el: el,
     fmt: fmt,
     frameOf: frameOf,
+    frameStartMs: frameStartMs,
+    currentFrame: currentFrame,
     nowMs: nowMs,
+    onFrame: function (handler) {
+      frameHandlers.push(handler);
+    },
     seek: seek,
     pause: pause,
     url: url,
@@ -481,5 +671,6 @@
   };
 
   loadThumbnails();
+  watchFrames();
   render();
 })();

@@ -2,6 +2,8 @@
  * verp shared review: the chosen moments and stills, one at a time, for watching with
  * the parent. Moments loop; a still stays until you move on. Big buttons, arrow keys
  * (left/right), space to pause, F for full screen. No inline code (CSP).
+ * Shapes drawn on a frame (shared annotations) are laid over the still or the moment
+ * while it is at that annotation, through verpShapes (player-shapes.js).
  */
 (function () {
   "use strict";
@@ -18,6 +20,48 @@
   var toggleButton = document.getElementById("toggle");
   var items = [];
   var index = 0;
+  var drawing = document.getElementById("shared-drawing");
+  var drawn = []; // shared annotations that carry shapes
+  var rate = (function (text) {
+    var parts = String(text || "25").split("/");
+    var value = parts.length === 2 ? Number(parts[0]) / Number(parts[1]) : Number(parts[0]);
+    return value > 0 && isFinite(value) ? value : 25;
+  })(config.clip.frame_rate);
+
+  function frameOf(ms) {
+    return Math.floor((ms * rate) / 1000 + 1e-9);
+  }
+
+  /** Shapes of the annotations at clip time ms (a point: its frame, or 1 s when playing). */
+  function shapesAt(ms, playing) {
+    var frame = frameOf(ms);
+    var shapes = [];
+    drawn.forEach(function (a) {
+      var first = a.start_frame !== null ? a.start_frame : frameOf(a.start_ms);
+      var on;
+      if (a.end_ms === null) {
+        on = playing ? ms >= a.start_ms && ms < a.start_ms + 1000 : frame === first;
+      } else {
+        var last = a.end_frame !== null ? a.end_frame : frameOf(a.end_ms - 1);
+        on = frame >= first && frame <= last;
+      }
+      if (on) {
+        shapes = shapes.concat(a.shapes);
+      }
+    });
+    return shapes;
+  }
+
+  function overlay() {
+    if (!drawing || !window.verpShapes || !items.length) {
+      return;
+    }
+    var item = items[index];
+    var media = item.kind === "still" ? still : video;
+    window.verpShapes.fit(drawing, media);
+    var at = item.kind === "still" ? item.start_ms : item.start_ms + Math.round(video.currentTime * 1000);
+    window.verpShapes.render(drawing, shapesAt(at, item.kind !== "still" && !video.paused));
+  }
 
   function api(url, options) {
     return window.verp.api(url, options).then(function (response) {
@@ -74,6 +118,12 @@
     }
   }
 
+  ["timeupdate", "loadedmetadata", "seeked", "pause"].forEach(function (name) {
+    video.addEventListener(name, overlay);
+  });
+  still.addEventListener("load", overlay);
+  window.addEventListener("resize", overlay);
+  document.addEventListener("fullscreenchange", overlay);
   video.addEventListener("play", function () { toggleButton.textContent = "Pause"; });
   video.addEventListener("pause", function () { toggleButton.textContent = "Play"; });
   document.getElementById("prev").addEventListener("click", function () { show(index - 1); });
@@ -122,6 +172,12 @@
   api(config.urls.moments).then(function (data) {
     items = data.moments.filter(function (m) { return m.status === "ready"; });
     show(0);
+    return api(config.urls.annotations).then(function (notes) {
+      drawn = notes.annotations.filter(function (a) {
+        return a.visibility === "shared" && a.shapes && a.shapes.length;
+      });
+      overlay();
+    });
   }, function (error) {
     caption.textContent = error.message;
   });
