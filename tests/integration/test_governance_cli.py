@@ -65,6 +65,7 @@ def test_dpo_workflow(env: dict[str, str], tmp_path: Path) -> None:
             "held": 0,
             "unscheduled": 0,
             "destroying": 0,
+            "erasure-pending": 0,
             "destroyed": 0,
             "total": 3,
         }

@@ -155,7 +155,8 @@ def test_sigkill_after_the_shred_with_a_reader_then_pending_then_destroyed(
             assert all(clip_row(svc, c).status == "erasure-pending" for c in clips)
             text = run_verp(env, "retention", "sweep", "--now", NOW)
             assert text.returncode == 3 and "ERASURE PENDING" in text.stdout
-        done = run_verp(env, "retention", "sweep", "--now", NOW, "--json")
+        patient = env | {"VERP_ERASURE_WAIT_SECONDS": "20"}  # see tests/unit/governance
+        done = run_verp(patient, "retention", "sweep", "--now", NOW, "--json")
         assert done.returncode == 0, done.stdout + done.stderr
         assert sorted(json.loads(done.stdout)["destroyed"]) == sorted(clips)
         assert json.loads(done.stdout)["erasure_pending"] == []
