@@ -222,11 +222,19 @@ class JobQueue:
             services.settings.retention
         )
         log.info(
-            "retention sweep: %d destroyed, %d failed, %d held",
+            "retention sweep: %d destroyed, %d failed, %d held, %d erasure pending",
             len(report.destroyed),
             len(report.failed),
             len(report.held),
+            len(report.erasure_pending),
         )
+        if report.erasure_pending:
+            # Keys are destroyed but not yet verified gone from every database file (ids only).
+            log.warning(
+                "erasure pending for %d clip(s); the next sweep checks again: %s",
+                len(report.erasure_pending),
+                ", ".join(p["clip_id"] for p in report.erasure_pending),
+            )
 
 
 def enqueue_process(services: QueueServices, clip_id: str) -> None:
