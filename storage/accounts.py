@@ -97,13 +97,13 @@ def add_user(
     """Create a user at a site; raises ValidationError for bad input (nothing is stored)."""
     email = email.strip().lower()
     if not _EMAIL.match(email):
-        raise ValidationError(f"not an email address: {email!r}")
+        raise ValidationError(f"{email!r} is not an email address. Check it and try again.")
     if role not in ROLES:
-        raise ValidationError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
+        raise ValidationError(f"The role must be one of {', '.join(ROLES)}; {role!r} is not.")
     if len(password) < MIN_PASSWORD:
-        raise ValidationError(f"password must be at least {MIN_PASSWORD} characters")
+        raise ValidationError(f"The password must be at least {MIN_PASSWORD} characters long.")
     if session.scalar(select(User).where(User.email == email)) is not None:
-        raise ValidationError(f"a user with email {email!r} already exists")
+        raise ValidationError(f"A user with the email {email} already exists.")
     user = User(
         site_id=site_id,
         email=email,

@@ -57,6 +57,7 @@ def blueprints() -> list[tuple[Blueprint, tuple[str, ...] | None]]:
         media,
         meta,
         moments_api,
+        notices,
         player,
         programme_report,
         shares,
@@ -76,6 +77,7 @@ def blueprints() -> list[tuple[Blueprint, tuple[str, ...] | None]]:
         (dpo.bp, None),
         (dpo_audit.bp, None),
         (admin.bp, None),
+        (notices.bp, None),
         # The programme: groups, their supervision record, the report, shares of clips.
         (groups.bp, None),
         (group_supervision.bp, None),
@@ -149,6 +151,7 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(labels.day, "day")
     app.add_template_filter(labels.duration, "duration")
     app.add_template_filter(labels.short_id, "short_id")
+    app.add_template_filter(labels.filesize, "filesize")
 
 
 #: Appended to static URLs so browsers fetch new assets after an upgrade.

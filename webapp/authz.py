@@ -68,7 +68,8 @@ def requires(
     ``footage=True`` marks views that send footage bytes: listing a role outside
     FOOTAGE_ROLES is a programming error (ValueError at import), and :func:`load_clip`
     then checks the consent purpose (``purpose``, else the role's default purpose).
-    ``allow_unenrolled`` lets a user who still has to set up TOTP reach the view.
+    ``allow_unenrolled`` lets a user who still has to set up TOTP, or to replace a
+    password an admin set, reach the view (the first-sign-in steps).
     The wrapped view raises Unauthenticated without a session and PermissionDenied for
     another role.
     """
@@ -87,6 +88,10 @@ def requires(
             user = current_user()
             if user is None:
                 raise Unauthenticated()
+            if user.must_change_password and not policy.allow_unenrolled:
+                if wants_json():
+                    raise PermissionDenied("choose a new password first")
+                return redirect(url_for("account.new_password"))
             if user.must_enrol and not policy.allow_unenrolled:
                 if wants_json():
                     raise PermissionDenied("set up a second factor first")

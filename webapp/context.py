@@ -33,6 +33,8 @@ class CurrentUser:
     site_name: str
     totp_enabled: bool
     must_enrol: bool = False
+    #: An admin set or reset the password: the user must choose their own first.
+    must_change_password: bool = False
 
     @property
     def actor(self) -> Actor:

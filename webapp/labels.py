@@ -27,8 +27,16 @@ PURPOSE_LABELS = {
     "evaluation": "Use it to evaluate the programme",
 }
 
+#: Short purpose names for running text (the audit log's sentences).
+PURPOSE_NAMES = {
+    "family-review": "shared review with the family",
+    "supervision": "supervision",
+    "training-events": "training events",
+    "evaluation": "programme evaluation",
+}
+
 STATUS_LABELS = {
-    "receiving": "Uploading",
+    "receiving": "Waiting for the file",
     "queued": "Waiting to be processed",
     "processing": "Processing",
     "ready": "Ready",
@@ -120,6 +128,17 @@ def duration(ms: int | None) -> str:
         return ""
     seconds = max(0, round(ms / 1000))
     return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def filesize(size: int | None) -> str:
+    """A byte count as people read it (``3.4 MB``; ``0 MB`` for nothing yet)."""
+    if not size:
+        return "0 MB"
+    if size >= 1024**3:
+        return f"{size / 1024**3:.1f} GB"
+    if size >= 1024**2:
+        return f"{size / 1024**2:.1f} MB"
+    return f"{max(1, round(size / 1024))} KB"
 
 
 def short_id(value: str | None) -> str:

@@ -33,6 +33,7 @@ NAV: list[NavItem] = [
         ("groups", "group_supervision", "programme_report"),
     ),
     NavItem("Supervision", "supervision.queue", ("supervisor",), ("supervision",)),
+    NavItem("Notices", "notices.index", ("facilitator", "supervisor"), ("notices",)),
     NavItem("Data protection", "dpo.index", ("dpo", "admin"), ("dpo", "dpo_audit")),
     NavItem("Users", "admin.users", ("admin",), ("admin",)),
 ]
@@ -43,16 +44,32 @@ class NavLink:
     label: str
     url: str
     current: bool
+    #: A number shown beside the label (new notices); 0 shows none.
+    count: int = 0
+
+
+def notice_count(user: CurrentUser) -> int:
+    """New notices plus reviews awaiting ``user`` (storage.notices), for the nav badge."""
+    from storage.notices import notice_counts
+    from webapp.context import services, unit_of_work
+
+    with unit_of_work() as db:
+        return notice_counts(db, user.id, services().clock.now()).total
 
 
 def nav_for(user: CurrentUser | None) -> list[NavLink]:
     """The links ``user`` sees, in order; empty for anonymous users and during TOTP setup."""
-    if user is None or user.must_enrol:
+    if user is None or user.must_enrol or user.must_change_password:
         return []
     endpoints = current_app.view_functions
     section = request.blueprint or ""
     return [
-        NavLink(item.label, url_for(item.endpoint), section in item.sections)
+        NavLink(
+            item.label,
+            url_for(item.endpoint),
+            section in item.sections,
+            notice_count(user) if item.endpoint == "notices.index" else 0,
+        )
         for item in NAV
         if user.role in item.roles and item.endpoint in endpoints
     ]

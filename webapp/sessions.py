@@ -183,4 +183,5 @@ def load_user() -> None:
         site_name=site.name,
         totp_enabled=user.totp_secret is not None,
         must_enrol=bool(session.get(ENROL)),
+        must_change_password=user.must_change_password,
     )

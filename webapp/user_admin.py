@@ -40,7 +40,8 @@ def add_site_user(
     password: str,
     display_name: str = "",
 ) -> User:
-    """Add an account to the admin's own site (storage.accounts.add_user).
+    """Add an account to the admin's own site (storage.accounts.add_user); the user must
+    choose their own password at first sign-in.
 
     Raises ValidationError with the neutral ADD_REFUSED text for every refusal (bad
     email or role, or an email already in use at any site), and audits the refusal as
@@ -49,7 +50,7 @@ def add_site_user(
     """
     try:
         # add_user checks everything before it stores anything.
-        return add_user(
+        user = add_user(
             db,
             audit,
             actor,
@@ -62,6 +63,9 @@ def add_site_user(
     except ValidationError:
         audit.append(db, actor, "user.create_refused", target_type="user", site_id=site_id)
         raise ValidationError(ADD_REFUSED) from None
+    # The admin chose (or was shown) this password: the user replaces it at first sign-in.
+    user.must_change_password = True
+    return user
 
 
 def site_users(db: Session, site_id: str) -> list[User]:
@@ -190,7 +194,26 @@ def change_password(
         raise ValidationError("The two new passwords are not the same.")
     if len(new) < MIN_PASSWORD:
         raise ValidationError(f"Choose a password of at least {MIN_PASSWORD} characters.")
+    if new == current:
+        raise ValidationError("Choose a new password, not the one you have now.")
     user.password_hash = hash_password(new)
+    user.must_change_password = False
     _end_sessions(db, audit, user)
     _audit(db, audit, actor, "user.password", user)
+    return user
+
+
+def reset_password(
+    db: Session, audit: AuditLog, actor: Actor, site_id: str, user_id: str, temporary: str
+) -> User:
+    """An admin sets a temporary password (a forgotten one): the user's sessions end and
+    they must choose their own at the next sign-in. ValidationError for a too-short one,
+    NotFound for a user of another site."""
+    if len(temporary) < MIN_PASSWORD:
+        raise ValidationError(f"Choose a password of at least {MIN_PASSWORD} characters.")
+    user = _user(db, site_id, user_id)
+    user.password_hash = hash_password(temporary)
+    user.must_change_password = True
+    _end_sessions(db, audit, user)
+    _audit(db, audit, actor, "user.password_reset", user)
     return user

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db.base import ID, Base, new_id
@@ -35,3 +35,9 @@ class User(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    # Set when an admin sets or resets the password: the user picks their own at sign-in.
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    # When the user last opened their notices (storage.notices); None: never.
+    notices_seen_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -46,6 +46,28 @@ def index() -> str:
 @requires(*ALL_ROLES)
 def password() -> tuple[str, int] | Response:
     """Change one's password; other browsers are signed out, this one stays in."""
+    return _change_password("account/index.html", url_for("account.index"))
+
+
+@bp.get("/new-password")
+@requires(*ALL_ROLES, allow_unenrolled=True)
+def new_password() -> str | Response:
+    """The forced first step after an admin set or reset the password: choose your own."""
+    if not user_or_401().must_change_password:
+        return redirect(url_for("account.index"))
+    return render_template("account/new_password.html")
+
+
+@bp.post("/new-password")
+@requires(*ALL_ROLES, allow_unenrolled=True)
+def new_password_submit() -> tuple[str, int] | Response:
+    """Replace the password an admin set; then on to the page the user wanted."""
+    return _change_password("account/new_password.html", url_for("meta.index"))
+
+
+def _change_password(template: str, done: str) -> tuple[str, int] | Response:
+    """Check and store a new password from the form (throttled, audited); ``template``
+    shows the problem in the form, ``done`` is where a success leads."""
     user = user_or_401()
     svc = services()
     cfg = svc.settings
@@ -69,16 +91,16 @@ def password() -> tuple[str, int] | Response:
                 request.form.get("new", ""),
                 request.form.get("confirm", ""),
             )
-            sessions.begin(db, row)
+            sessions.begin(db, row, must_enrol=user.must_enrol)
     except ValidationError as exc:
         if isinstance(exc, user_admin.WrongPassword):
             with unit_of_work() as db:
                 throttle.record_failure(
                     db, key, now=svc.clock.now(), window=cfg.login_window_seconds
                 )
-        return render_template("account/index.html", password_error=str(exc)), 400
+        return render_template(template, password_error=str(exc)), 400
     flash("Your password was changed. Other devices have been signed out.", "success")
-    return redirect(url_for("account.index"))
+    return redirect(done)
 
 
 def _pending_secret(user: CurrentUser) -> str:

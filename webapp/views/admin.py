@@ -137,3 +137,22 @@ def logout_everywhere(user_id: str) -> Response:
         lambda db, u: user_admin.log_out_everywhere(db, audit, admin.actor, admin.site_id, u.id),
         "{email} has been signed out everywhere.",
     )
+
+
+@bp.post("/users/<user_id>/reset-password")
+@requires(*ADMIN_ROLES)
+def reset_password(user_id: str) -> tuple[str, int]:
+    """Give a user a temporary password, shown once; they choose their own at sign-in."""
+    admin = user_or_401()
+    audit = services().audit
+    temporary = secrets.token_urlsafe(12)
+    with unit_of_work() as db:
+        target = load_user(db, user_id)
+        if target.id == admin.id:
+            email = ""
+        else:
+            user_admin.reset_password(db, audit, admin.actor, admin.site_id, target.id, temporary)
+            email = target.email
+    if not email:
+        return _users_page(400, reset_error="Change your own password on your account page.")
+    return _users_page(200, reset_email=email, temporary_password=temporary)

@@ -7,16 +7,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import Blueprint, Response, render_template, request
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from storage.db.footage import CLIP_STATES, KINDS, Blob, Clip, Consent
 from storage.db.programme import ClipFamily
+from storage.db.review import Annotation, Reply
 from storage.errors import ConsentError, NotFound
 from storage.holds import held_clip_ids, is_held
+from storage.programme import effective_purposes
 from storage.purposes import check_clip_purpose, default_purpose
 from webapp.authz import ALL_ROLES, FOOTAGE_ROLES, clip_scope, load_clip, requires, user_or_401
 from webapp.context import services, unit_of_work
+from webapp.list_audit import covered
 from webapp.nav import clip_actions_for
 
 bp = Blueprint("library", __name__, url_prefix="/clips")
@@ -73,6 +76,50 @@ def poster_ids(db: Session, clips: Sequence[Clip], role: str) -> set[str]:
     return allowed
 
 
+@dataclass(frozen=True)
+class NoteCounts:
+    """A clip card's figures: annotations the user can see, and threads still open (a
+    reply and not resolved)."""
+
+    annotations: int = 0
+    open_threads: int = 0
+
+
+def note_counts(db: Session, clip_ids: Sequence[str], user_id: str) -> dict[str, NoteCounts]:
+    """Per clip, the shared annotations plus the user's own drafts, and the open threads
+    among them (two grouped queries, whatever the number of clips)."""
+    if not clip_ids:
+        return {}
+    visible = (
+        Annotation.clip_id.in_(clip_ids),
+        Annotation.deleted_at.is_(None),
+        or_(Annotation.visibility == "shared", Annotation.author_id == user_id),
+    )
+    totals: dict[str, int] = {
+        clip_id: int(n)
+        for clip_id, n in db.execute(
+            select(Annotation.clip_id, func.count()).where(*visible).group_by(Annotation.clip_id)
+        ).all()
+    }
+    replied = (
+        select(Reply.id)
+        .where(Reply.annotation_id == Annotation.id, Reply.deleted_at.is_(None))
+        .exists()
+    )
+    open_threads: dict[str, int] = {
+        clip_id: int(n)
+        for clip_id, n in db.execute(
+            select(Annotation.clip_id, func.count())
+            .where(*visible, Annotation.resolved.is_(False), replied)
+            .group_by(Annotation.clip_id)
+        ).all()
+    }
+    return {
+        clip_id: NoteCounts(totals.get(clip_id, 0), open_threads.get(clip_id, 0))
+        for clip_id in clip_ids
+    }
+
+
 @bp.get("")
 @requires(*ALL_ROLES)
 def index() -> str:
@@ -93,9 +140,17 @@ def index() -> str:
         clips = list(db.scalars(query.limit(PAGE_SIZE)))
         held = held_clip_ids(db, user.site_id)
         posters = poster_ids(db, clips, user.role)
-        svc.audit.append(
-            db, user.actor, "library.view", site_id=user.site_id, details={"count": len(clips)}
+        counts = (
+            note_counts(db, [c.id for c in clips], user.id) if user.role in FOOTAGE_ROLES else {}
         )
+        listed = svc.audit.append(  # one entry for the list and its posters (list_audit)
+            db,
+            user.actor,
+            "library.view",
+            site_id=user.site_id,
+            details={"count": len(clips), "posters": sorted(posters)},
+        )
+        via = listed.seq
     return render_template(
         "library/index.html",
         clips=clips,
@@ -106,6 +161,8 @@ def index() -> str:
         now=svc.clock.now(),
         show_posters=user.role in FOOTAGE_ROLES,
         posters=posters,
+        via=via,
+        counts=counts,
         truncated=len(clips) == PAGE_SIZE,
     )
 
@@ -121,9 +178,17 @@ def clip(clip_id: str) -> str:
         consent = db.get(Consent, row.consent_id)
         held = is_held(db, row.id)
         show_poster = row.id in poster_ids(db, [row], user.role)
-        svc.audit.append(
-            db, user.actor, "clip.view", target_type="clip", target_id=row.id, site_id=row.site_id
+        present = sorted(
+            db.scalars(
+                select(Consent.family_code)
+                .join(ClipFamily, ClipFamily.consent_id == Consent.id)
+                .where(ClipFamily.clip_id == row.id)
+            )
         )
+        allowed = sorted(effective_purposes(db, row)) if present else []
+        via = svc.audit.append(
+            db, user.actor, "clip.view", target_type="clip", target_id=row.id, site_id=row.site_id
+        ).seq
     return render_template(
         "library/clip.html",
         clip=row,
@@ -131,6 +196,9 @@ def clip(clip_id: str) -> str:
         held=held,
         now=svc.clock.now(),
         show_poster=show_poster,
+        via=via,
+        present=present,
+        allowed=allowed,
         actions=clip_actions_for(user, row.id, row.status, row.site_id == user.site_id),
     )
 
@@ -152,9 +220,15 @@ def poster(clip_id: str) -> Response:
         if blob is None:
             raise NotFound(f"clip {clip_id} has no poster")
         data = b"".join(svc.vault.iter_plaintext(db, blob))
-        svc.audit.append(
-            db, user.actor, "clip.poster", target_type="clip", target_id=row.id, site_id=row.site_id
-        )
+        if not covered(db, user, row.id, request.args.get("via", "")):
+            svc.audit.append(
+                db,
+                user.actor,
+                "clip.poster",
+                target_type="clip",
+                target_id=row.id,
+                site_id=row.site_id,
+            )
     response = Response(data, mimetype=blob.content_type or "image/jpeg")
     response.headers["Content-Disposition"] = "inline"
     return response

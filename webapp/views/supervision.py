@@ -11,6 +11,7 @@ starts the clip's retention countdown.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -99,15 +100,17 @@ def _annotation_counts(db: Session, clip_ids: list[str], me: str) -> dict[str, d
 
 def _window_ms(raw: str | None, default: int) -> int:
     """The window length from the form (seconds, e.g. ``1`` or ``2.5``)."""
-    if not raw:
+    if not raw or not raw.strip():
         return default
     try:
-        seconds = float(raw)
+        seconds = float(raw.replace(",", "."))
     except ValueError:
-        raise ValidationError("window length must be a number of seconds") from None
+        raise ValidationError(
+            "Enter the window length as a number of seconds, e.g. 1 or 2.5."
+        ) from None
     if not 0 < seconds <= 3600:
-        raise ValidationError("window length must be between 0 and 3600 seconds")
-    return round(seconds * 1000)
+        raise ValidationError("Enter a window length of more than 0 and at most 3600 seconds.")
+    return max(1, round(seconds * 1000))
 
 
 def _choose(options: list[str], wanted: str | None, *preferred: str | None) -> str | None:
@@ -119,11 +122,28 @@ def _choose(options: list[str], wanted: str | None, *preferred: str | None) -> s
 
 @bp.get("/<clip_id>")
 @requires("supervisor")
-def compare(clip_id: str) -> str:
-    """Compare two coders of a clip and sign its review off."""
+def compare(clip_id: str) -> tuple[str, int]:
+    """Compare two coders of a clip and sign its review off. A window length that is not
+    a number of seconds keeps the form, says why beside it, and compares with the default."""
+    return _compare_page(clip_id, request.args)
+
+
+def _compare_page(
+    clip_id: str,
+    args: Mapping[str, str],
+    *,
+    summary: str = "",
+    summary_error: str | None = None,
+) -> tuple[str, int]:
+    """The comparison and sign-off page; 400 when the window or the summary was refused."""
     user = user_or_401()
     svc = services()
-    args = request.args
+    window_error = None
+    try:
+        window_ms = _window_ms(args.get("window"), svc.settings.agreement_window_ms)
+    except ValidationError as exc:
+        window_error = str(exc)
+        window_ms = svc.settings.agreement_window_ms
     with unit_of_work() as db:
         clip = load_clip(db, clip_id, footage=True)
         slug = site_slug(db, clip.site_id)
@@ -137,7 +157,6 @@ def compare(clip_id: str) -> str:
         coder_a = _choose(coders, args.get("coder_a"), user.id)
         rest = [c for c in coders if c != coder_a]
         coder_b = _choose(rest, args.get("coder_b"), clip.trainee_id)
-        window_ms = _window_ms(args.get("window"), svc.settings.agreement_window_ms)
         level = args.get("level", "code") if args.get("level") in agreement.LEVELS else "code"
         result = None
         if scheme_id and coder_a and coder_b:
@@ -150,8 +169,12 @@ def compare(clip_id: str) -> str:
             names.update(author_names(db, user.site_id, [signed.supervisor_id]))
         trainee = db.get(User, clip.trainee_id) if clip.trainee_id else None
     scheme = next((s for s in schemes if s.id == scheme_id), None)
-    return render_template(
+    page = render_template(
         "supervision/compare.html",
+        window_error=window_error,
+        window_raw=args.get("window", "")[:40] if window_error else None,
+        summary=summary,
+        summary_error=summary_error,
         clip=clip,
         trainee=trainee,
         schemes=schemes,
@@ -170,6 +193,7 @@ def compare(clip_id: str) -> str:
         own_footage=clip.trainee_id == user.id,
         label=(lambda code: scheme.label(code)) if scheme else (lambda code: code),
     )
+    return page, 400 if window_error or summary_error else 200
 
 
 def _lanes(
@@ -203,17 +227,28 @@ def _lanes(
 
 @bp.post("/<clip_id>/sign-off")
 @requires("supervisor")
-def sign_off(clip_id: str) -> Response:
+def sign_off(clip_id: str) -> Response | tuple[str, int]:
     """Sign the review off with the summary from the form; back to the comparison."""
     user = user_or_401()
     svc = services()
     summary = request.form.get("summary", "")
     target = url_for("supervision.compare", clip_id=clip_id)
+    if not summary.strip():
+        # Kept on the page, beside the box, rather than a message far above it.
+        return _compare_page(
+            clip_id, request.args, summary=summary[:20_000],
+            summary_error="Write a summary of the review before signing it off.",
+        )  # fmt: skip
     try:
         with unit_of_work() as db:
             load_clip(db, clip_id, footage=True)
             supervision.sign_off(db, svc.audit, svc.settings, user.actor, clip_id, summary=summary)
-    except (ValidationError, Locked) as exc:
+    except ValidationError as exc:
+        return _compare_page(
+            clip_id, request.args, summary=summary[:20_000],
+            summary_error=str(exc) or "The review could not be signed off.",
+        )  # fmt: skip
+    except Locked as exc:
         flash(str(exc) or "The review could not be signed off.", "error")
         return redirect(target, code=303)
     flash(

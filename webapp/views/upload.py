@@ -15,16 +15,19 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from ingest.clips import register_clip
+from ingest.reception import discard_clip
+from ingest.upload_expiry import end_upload
 from storage.consent import parse_consent, record_consent
-from storage.db.footage import KINDS, PURPOSES
+from storage.db.footage import KINDS, PURPOSES, Upload
 from storage.db.tenancy import Site, User
-from storage.errors import ValidationError
+from storage.errors import NotFound, ValidationError
 from storage.programme import Placement, effective_purposes
 from webapp.authz import UPLOAD_ROLES, load_clip, load_group, requires, user_or_401
 from webapp.context import CurrentUser, services, unit_of_work
@@ -44,6 +47,8 @@ from webapp.views.upload_placement import (
 bp = Blueprint("upload", __name__, url_prefix="/upload")
 
 TUS_ENDPOINT = "/api/v1/uploads/"
+#: The destruction reason of a clip whose upload its uploader cancelled.
+CANCELLED = "upload-terminated"
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
@@ -232,18 +237,69 @@ def _submit_session(form: ConsentForm, choice: GroupChoice) -> tuple[str, int] |
 @bp.get("/<clip_id>")
 @requires(*UPLOAD_ROLES)
 def file(clip_id: str) -> str | Response:
-    """Step 2: choose or record the video and send it; shows upload and processing."""
+    """Step 2: choose or record the video and send it; shows upload and processing.
+
+    Reached from the consent form, and from the clip list and the clip page ("Continue")
+    for a clip still waiting for its file: an unfinished upload of this user's is named
+    on the page, so choosing the same video resumes it at the server's offset (tus HEAD).
+    """
     user = user_or_401()
     with unit_of_work() as db:
         clip = load_clip(db, clip_id)
         if clip.uploaded_by != user.id or clip.status not in ("receiving", "queued", "processing"):
             return redirect(url_for("library.clip", clip_id=clip.id))
         allowed = sorted(effective_purposes(db, clip))
+        unfinished = live_upload(db, clip.id, user.id)
     return render_template(
         "upload/file.html",
         clip=clip,
         allowed=allowed,
+        unfinished=unfinished,
         endpoint=TUS_ENDPOINT,
         max_bytes=services().settings.max_upload_bytes,
         chunk_bytes=current_app.config["VERP_UPLOAD_CHUNK_BYTES"],
     )
+
+
+def live_upload(db: Session, clip_id: str, user_id: str) -> Upload | None:
+    """The user's unfinished, not terminated upload of a clip (the newest), if any."""
+    return db.scalar(
+        select(Upload)
+        .where(
+            Upload.clip_id == clip_id,
+            Upload.user_id == user_id,
+            Upload.terminated.is_(False),
+            Upload.completed_at.is_(None),
+        )
+        .order_by(Upload.created_at.desc())
+        .limit(1)
+    )
+
+
+@bp.post("/<clip_id>/cancel")
+@requires(*UPLOAD_ROLES)
+def cancel(clip_id: str) -> Response:
+    """Cancel a clip still waiting for its file: its unfinished upload is terminated and
+    the clip discarded (key shredded, parts deleted, a tombstone kept). Idempotent: a
+    clip already cancelled says so again. Only the person who started it may cancel."""
+    user = user_or_401()
+    svc = services()
+    with unit_of_work() as db:
+        clip = load_clip(db, clip_id)
+        if clip.uploaded_by != user.id:
+            raise NotFound(f"no clip {clip_id}")
+        status, reason = clip.status, clip.destroy_reason
+        unfinished = live_upload(db, clip.id, user.id)
+        upload_id = unfinished.id if unfinished else None
+    done = "The upload was cancelled. Nothing of the video was kept; the consent record stays."
+    if status != "receiving":
+        if reason == CANCELLED:  # e.g. the upload page's Cancel already terminated it
+            flash(done, "success")
+            return redirect(url_for("library.index"), code=303)
+        flash("The whole video has already arrived, so the upload cannot be cancelled.", "error")
+        return redirect(url_for("library.clip", clip_id=clip_id), code=303)
+    if upload_id is not None:
+        end_upload(svc, user.actor, upload_id, reason=CANCELLED, action="upload.terminate")
+    discard_clip(svc, clip_id, actor=user.actor, reason=CANCELLED)
+    flash(done, "success")
+    return redirect(url_for("library.index"), code=303)

@@ -81,6 +81,9 @@ TABLE: dict[str, Row] = {
     "GET /account/totp": allow(ALL, 200),
     "POST /account/totp": allow(ALL, 400),
     "POST /account/logout-everywhere": allow(ALL, 302, relogin=True),
+    "GET /account/new-password": allow(ALL, 302),
+    "POST /account/new-password": allow(ALL, 400),
+    "GET /notices": allow(FOOTAGE, 200),
     "GET /admin/users": allow(("admin",), 200),
     "POST /admin/users": allow(("admin",), 400),
     "POST /admin/users/<user_id>/role": allow(("admin",), 302, other=404),
@@ -88,6 +91,7 @@ TABLE: dict[str, Row] = {
     "POST /admin/users/<user_id>/deactivate": allow(("admin",), 302, other=404),
     "POST /admin/users/<user_id>/reset-totp": allow(("admin",), 302, other=404),
     "POST /admin/users/<user_id>/logout-everywhere": allow(("admin",), 302, other=404),
+    "POST /admin/users/<user_id>/reset-password": allow(("admin",), 200, other=404),
     "GET /clips": allow(ALL, 200),
     "GET /clips/<clip_id>": allow(ALL, 200, other=404),
     "GET /clips/<clip_id>/poster": allow(FOOTAGE, 200, other=404),
@@ -96,6 +100,7 @@ TABLE: dict[str, Row] = {
     "POST /upload": allow(FOOTAGE, 400),
     # A supervisor is sent from someone else's upload page to the clip page.
     "GET /upload/<clip_id>": allow(FOOTAGE, 200, other=404, supervisor=302),
+    "POST /upload/<clip_id>/cancel": allow(FOOTAGE, 303, other=404, supervisor=404),
     # tus discovery is public (clients ask before they have a session); it names no upload.
     "OPTIONS /api/v1/uploads/": everyone(204),
     "POST /api/v1/uploads/": allow(FOOTAGE, 400, anon=401),
@@ -164,7 +169,7 @@ TABLE: dict[str, Row] = {
     "GET /supervision": allow(("supervisor",), 200),
     "GET /supervision/<clip_id>": allow(("supervisor",), 200, other=404),
     # A home visit is not signed off: the page says why (303 back with a message).
-    "POST /supervision/<clip_id>/sign-off": allow(("supervisor",), 303, other=404),
+    "POST /supervision/<clip_id>/sign-off": allow(("supervisor",), 400, other=404),
     # -- the programme: groups, supervision record, report, shares ---------------------
     # Everyone sees their site's groups (a facilitator only those they co-facilitate).
     "GET /groups": allow(ALL, 200),

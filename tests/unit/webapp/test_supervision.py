@@ -130,8 +130,14 @@ def test_sign_off_needs_a_summary_then_locks_the_review(
     login_as(client, "supervisor")
     url = f"/supervision/{training.clip}/sign-off"
     empty = post(client, url, {"summary": "   "})
-    assert empty.status_code == 303
-    assert "needs a summary" in client.get(f"/supervision/{training.clip}").get_data(as_text=True)
+    # Kept on the page with the reason beside the box, nothing signed.
+    assert empty.status_code == 400
+    html = empty.get_data(as_text=True)
+    assert 'id="summary-error"' in html and "Write a summary" in html
+    assert 'aria-invalid="true"' in html
+    with services.db.session() as db:
+        clip = db.get(Clip, training.clip)
+        assert clip is not None and clip.signed_off_at is None
     done = post(client, url, {"summary": "Warm, clear session. Next: invite quieter parents."})
     assert done.status_code == 303
     page = client.get(f"/supervision/{training.clip}").get_data(as_text=True)

@@ -11,7 +11,10 @@
  *
  * The upload URL is kept in localStorage under a fingerprint of the file (name, size,
  * lastModified) and the metadata, so choosing the same file again after a reload or a
- * crash resumes with HEAD + PATCH instead of starting over. Network errors, 5xx, 423 and
+ * crash resumes with HEAD + PATCH instead of starting over. ``uploadUrl`` (an unfinished
+ * upload the server named) is resumed the same way when nothing was saved, e.g. after
+ * the browser's storage was cleared. ``terminate()`` stops and deletes the upload (tus
+ * termination) and resolves once the server answered. Network errors, 5xx, 423 and
  * 429 are retried with growing delays (forever, capped at 30 s; at once when the browser
  * comes back online); other errors end the upload.
  */
@@ -108,7 +111,7 @@
     var self = this;
     self.stopped = false;
     var store = storage();
-    var saved = self.url || (store ? store.getItem(self.key) : null);
+    var saved = self.url || (store ? store.getItem(self.key) : null) || self.options.uploadUrl || null;
     var step = saved ? self._resume(saved) : self._create();
     step.then(function (ok) { if (ok) { self._next(); } })
       .catch(function (error) { self._fail(error); });
@@ -118,6 +121,19 @@
     this.stopped = true;
     if (this.timer) { clearTimeout(this.timer); }
     if (this.xhr && this.xhr.abort) { this.xhr.abort(); }
+  };
+
+  Upload.prototype.terminate = function () {
+    var self = this;
+    self.abort();
+    self._forget();
+    var url = self.url || self.options.uploadUrl;
+    if (!url) { return Promise.resolve(0); }
+    /* stays stopped: a chunk aborted above must not schedule a retry */
+    return self._request("DELETE", url, {}).then(function (xhr) {
+      self.url = null;
+      return xhr.status;
+    });
   };
 
   Upload.prototype._create = function () {

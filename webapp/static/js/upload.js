@@ -91,6 +91,8 @@
         endpoint: root.getAttribute("data-endpoint"),
         chunkSize: chunkBytes,
         metadata: { clip: root.getAttribute("data-clip-id"), filetype: file.type || "" },
+        /* the server's unfinished upload of this clip: resumed (HEAD) if the size matches */
+        uploadUrl: String(file.size) === root.getAttribute("data-upload-length") ? root.getAttribute("data-upload-url") : null,
         headers: function () { return { "X-CSRFToken": window.verp.csrfToken() }; },
         onProgress: function (sent, total) {
           var percent = total ? Math.floor((sent / total) * 100) : 0;
@@ -107,6 +109,8 @@
           say("The connection dropped. Trying again in " + Math.round(delay / 1000) + " seconds. Keep this page open.");
         },
         onSuccess: function () {
+          if (fields["cancel-row"]) { fields["cancel-row"].hidden = true; }
+          if (cancelForm) { cancelForm.hidden = true; }
           fields.title.textContent = "Processing the video";
           say("Upload complete. Processing the video…");
           setBar(0);
@@ -128,6 +132,21 @@
       current.start();
     }
 
+    /* Cancel while uploading: stop, delete the upload (tus termination), then let the
+       server discard the clip (the cancel form) and say so on the clip list. */
+    var cancelForm = document.querySelector("[data-cancel-form]");
+    root.querySelectorAll("[data-action='cancel-upload']").forEach(function (button) {
+      button.addEventListener("click", function () {
+        if (!window.confirm("Cancel this upload? Nothing of the video will be kept.")) { return; }
+        button.disabled = true;
+        say("Cancelling the upload…");
+        var ended = current ? current.terminate() : Promise.resolve(0);
+        ended.catch(function () { return 0; }).then(function () {
+          if (cancelForm) { cancelForm.submit(); }
+        });
+      });
+    });
+
     root.querySelectorAll("[data-file-input]").forEach(function (input) {
       input.addEventListener("change", function () {
         startUpload(input.files && input.files[0]);
@@ -135,6 +154,7 @@
     });
 
     if (root.getAttribute("data-state") === "processing") {
+      if (fields["cancel-row"]) { fields["cancel-row"].hidden = true; }
       show("progress");
       poll();
     } else {

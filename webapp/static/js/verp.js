@@ -28,10 +28,18 @@
     return fetch(url, { method: method, headers: headers, body: body, credentials: "same-origin" });
   }
 
-  /* Buttons with data-confirm ask before submitting their form. */
+  /* Buttons with data-confirm ask before submitting their form; a form that is not yet
+     filled in properly shows what is missing first, and asks nothing. */
   document.addEventListener("click", function (event) {
     var target = event.target instanceof Element ? event.target.closest("[data-confirm]") : null;
-    if (target && !window.confirm(target.getAttribute("data-confirm"))) {
+    if (!target) { return; }
+    var form = target.form || target.closest("form");
+    if (form && typeof form.reportValidity === "function" && !form.checkValidity()) {
+      event.preventDefault();
+      form.reportValidity();
+      return;
+    }
+    if (!window.confirm(target.getAttribute("data-confirm"))) {
       event.preventDefault();
     }
   });
