@@ -217,12 +217,13 @@ def test_a_shape_survives_reload_and_shows_in_the_shared_review(
     page.mouse.up()
     page.locator("#note").fill("Her hand reaches out")
     page.locator("#save").click()
-    page.locator(".thread", has_text="Her hand reaches out").wait_for()
+    mine = page.locator(".thread__text", has_text="Her hand reaches out")
+    mine.wait_for()
     page.locator("#add-still").click()
     page.locator(".moment .badge", has_text="Ready").wait_for(timeout=60_000)
 
     page.reload()
-    thread = page.locator(".thread", has_text="Her hand reaches out")
+    thread = page.locator(".thread", has=page.locator(".thread__text", has_text="Her hand"))
     thread.wait_for()
     assert "Drawing (1)" in thread.inner_text()
     [drawn] = [a for a in annotations(page) if a["text"] == "Her hand reaches out"]
