@@ -100,7 +100,7 @@ def settle(page: Any) -> int:
     return int(text.split()[1])
 
 
-def annotations(page: Any) -> list[dict[str, Any]]:
+def listed(page: Any) -> list[dict[str, Any]]:
     url = page.evaluate(
         "() => JSON.parse(document.getElementById('player-config').textContent).urls.annotations"
     )
@@ -167,10 +167,10 @@ def test_touch_codes_the_paused_frame_and_a_stretch(
         page.locator("#frame-fwd").tap()
     frame = settle(page)
     assert frame == 58
-    before = {a["id"] for a in annotations(page)}
+    before = {a["id"] for a in listed(page)}
     page.locator(".code[data-code=smiling]").tap()
     page.locator("#palette-status", has_text="Added Smiling").wait_for()
-    [new] = [a for a in annotations(page) if a["id"] not in before]
+    [new] = [a for a in listed(page) if a["id"] not in before]
     assert new["start_frame"] == frame and new["end_ms"] is None
     assert [c["id"] for c in new["codes"]] == ["smiling"]
 
@@ -183,9 +183,7 @@ def test_touch_codes_the_paused_frame_and_a_stretch(
     end_frame = settle(page)
     page.locator(".code[data-code=mutual-gaze]").tap()
     page.locator("#palette-status", has_text="Added Mutual gaze").wait_for()
-    [stretch] = [
-        a for a in annotations(page) if a["end_ms"] is not None and a["start_frame"] == frame
-    ]
+    [stretch] = [a for a in listed(page) if a["end_ms"] is not None and a["start_frame"] == frame]
     assert stretch["end_ms"] == page.evaluate(f"() => window.verpPlayer.frameStartMs({end_frame})")
     # A marker tap seeks to its annotation and shows it in the list.
     marker = page.locator(f"#markers .marker[data-id='{new['id']}']")
@@ -226,7 +224,7 @@ def test_a_shape_survives_reload_and_shows_in_the_shared_review(
     thread = page.locator(".thread", has=page.locator(".thread__text", has_text="Her hand"))
     thread.wait_for()
     assert "Drawing (1)" in thread.inner_text()
-    [drawn] = [a for a in annotations(page) if a["text"] == "Her hand reaches out"]
+    [drawn] = [a for a in listed(page) if a["text"] == "Her hand reaches out"]
     assert drawn["start_frame"] == frame
     [shape] = drawn["shapes"]
     assert shape["kind"] == "ellipse" and shape["colour"] == "red"
