@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage.audit.people import person_labels
 from storage.audit.verify import VerifyResult
 from storage.db.footage import Clip, Consent
 from storage.db.governance import AuditEntry, LegalHold, Tombstone
@@ -45,7 +46,9 @@ CSV_COLUMNS = (
     "destroyed_at",
     "reason",
     "requested_by",
+    "requested_by_name",
     "destroyed_by",
+    "destroyed_by_name",
     "method",
     "annotations",
     "blobs",
@@ -85,6 +88,14 @@ def build_report(
     for hold in session.scalars(active):
         holds.setdefault(hold.clip_id, []).append(hold)
     consents = {c.id: c for c in session.scalars(select(Consent).where(Consent.site_id == site_id))}
+    tombs = select(Tombstone).where(Tombstone.site_id == site_id)
+    tomb_rows = list(session.scalars(tombs.order_by(Tombstone.destroyed_at, Tombstone.clip_id)))
+    who = person_labels(  # one query for every person the report names
+        session,
+        [h.placed_by for hs in holds.values() for h in hs]
+        + [t.requested_by for t in tomb_rows]
+        + [t.destroyed_by for t in tomb_rows],
+    )
     live = select(Clip).where(Clip.site_id == site_id, Clip.status != "destroyed")
     for clip in session.scalars(live.order_by(Clip.created_at, Clip.id)):
         consent = consents.get(clip.consent_id)
@@ -101,14 +112,12 @@ def build_report(
                 "created_at": clip.created_at,
                 "delete_after": clip.delete_after,
                 "hold": "; ".join(
-                    f"{h.id} since {h.placed_at:%Y-%m-%d} by {h.placed_by}: {h.reason}"
+                    f"{h.id} since {h.placed_at:%Y-%m-%d} by {who[h.placed_by]}: {h.reason}"
                     for h in holds.get(clip.id, [])
                 ),
                 "state": clip_state(clip, clip.id in holds, now),
             }
         )
-    tombs = select(Tombstone).where(Tombstone.site_id == site_id)
-    tomb_rows = list(session.scalars(tombs.order_by(Tombstone.destroyed_at, Tombstone.clip_id)))
     horizon = horizons(session, [(t.kek_provider, t.kek_version) for t in tomb_rows], now)
     for tomb in tomb_rows:
         shred = horizon[(tomb.kek_provider, tomb.kek_version)]
@@ -137,7 +146,9 @@ def build_report(
                 "reason": tomb.reason,
                 "requested_at": tomb.requested_at,
                 "requested_by": tomb.requested_by,
+                "requested_by_name": who.get(tomb.requested_by or "", "nobody (automatic)"),
                 "destroyed_by": tomb.destroyed_by,
+                "destroyed_by_name": who[tomb.destroyed_by],
                 "key_destroyed_at": tomb.key_destroyed_at,
                 "method": tomb.method,
                 "annotations": tomb.annotation_count,
@@ -212,8 +223,9 @@ _CERT = Template("""<div class="cert">
 <h3>Certificate of destruction: clip <code>$clip_id</code></h3>
 <p><b>What:</b> a $kind clip of family $family_code, recorded $created_at, held under consent
 <code>$consent_id</code> (form $form_reference; purposes: $purposes; withdrawn: $withdrawn).</p>
-<p><b>When:</b> destruction requested $requested_at by $requested_by; data key destroyed
-$key_destroyed_at; completed $destroyed_at by $destroyed_by.</p>
+<p><b>When:</b> destruction requested $requested_at by $requested_by_name (user id
+<code>$requested_by</code>); data key destroyed $key_destroyed_at; completed $destroyed_at
+by $destroyed_by_name (<code>$destroyed_by</code>).</p>
 <p><b>Why:</b> $reason (due $delete_after).</p>
 <p><b>How:</b> $method: the clip's wrapped data key was destroyed, so no copy of its
 encrypted blobs, including backups of the blob store, can be decrypted with anything the

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage.audit.people import system_label
 from storage.db.footage import Clip, Consent
 from storage.db.governance import AuditEntry
 from storage.db.tenancy import User
@@ -225,7 +226,6 @@ PHRASES: dict[str, str] = {
     "dpo.view": "opened the data-protection page",
 }
 
-SYSTEM_NAMES = {"system": "verp", "sweep": "the retention sweep", "worker": "the processing worker"}
 REFUSALS = {
     "role": "Their role may not do this.",
     "consent": "The family's consent does not cover this use.",
@@ -263,8 +263,7 @@ class Names:
         if not user_id:
             return "someone unknown"
         if user_id.startswith("system:"):
-            name = user_id.removeprefix("system:")
-            return label(SYSTEM_NAMES, name) if name in SYSTEM_NAMES else f"verp ({name})"
+            return system_label(user_id)
         found = self.people.get(user_id)
         return found.label if found else f"a former user ({user_id[:8]})"
 

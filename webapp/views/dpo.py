@@ -13,6 +13,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
+from storage.audit.people import person_labels
 from storage.db.footage import PURPOSES, Clip, Consent, DataKey
 from storage.db.governance import AuditEntry, LegalHold, Tombstone
 from storage.destruction import Destroyer
@@ -109,11 +110,14 @@ def _holds_page(status: int = 200, **extra: object) -> tuple[str, int]:
     with unit_of_work() as db:
         holds = list_holds(db, site_id=user.site_id, active_only=False)[:LIST_LIMIT]
         clips = {c.id: c for c in db.scalars(select(Clip).where(Clip.site_id == user.site_id))}
+        who = person_labels(db, [h.placed_by for h in holds] + [h.lifted_by for h in holds])
     live = sorted(
         (c for c in clips.values() if c.status != "destroyed" and c.destroy_requested_at is None),
         key=lambda c: (c.family_code, c.created_at),
     )
-    return render_template("dpo/holds.html", holds=holds, clips=clips, live=live, **extra), status
+    extra.setdefault("chosen", request.args.get("clip", ""))
+    page = render_template("dpo/holds.html", holds=holds, clips=clips, live=live, who=who, **extra)
+    return page, status
 
 
 @bp.get("/holds")
@@ -258,8 +262,9 @@ def tombstones() -> str:
                 .limit(LIST_LIMIT)
             )
         )
+        who = person_labels(db, [t.requested_by for t in rows] + [t.destroyed_by for t in rows])
     _audit_view(user, "tombstones")
-    return render_template("dpo/tombstones.html", tombstones=rows)
+    return render_template("dpo/tombstones.html", tombstones=rows, who=who)
 
 
 @bp.get("/tombstones/<clip_id>")
@@ -279,5 +284,8 @@ def certificate(clip_id: str) -> str:
             and entry.target_id == tomb.clip_id
         )
         horizon = horizon_of(db, tomb.kek_provider, tomb.kek_version, services().clock.now())
+        who = person_labels(db, [tomb.requested_by, tomb.destroyed_by])
     _audit_view(user, "certificate", "clip", clip_id)
-    return render_template("dpo/certificate.html", tomb=tomb, intact=intact, horizon=horizon)
+    return render_template(
+        "dpo/certificate.html", tomb=tomb, intact=intact, horizon=horizon, who=who
+    )
