@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from storage.errors import DecryptionError
+from storage.pipeline import WriteBehind
 
 MAGIC = b"VERP"
 VERSION = 1
@@ -40,6 +41,9 @@ DEFAULT_SEGMENT_SIZE = 1024 * 1024
 MIN_SEGMENT_SIZE = 16
 MAX_SEGMENT_SIZE = 64 * 1024 * 1024
 MAX_SEGMENTS = 2**32
+#: encrypt_stream/decrypt_stream write on a second thread from this segment size up;
+#: below it, a thread hand-off per segment would cost more than it saves.
+PIPELINE_MIN_SEGMENT = 64 * 1024
 _HEADER = struct.Struct(">4sBI32s7s")
 _SUBKEY_INFO = b"verp/segment-key/v1"
 _BINDING_LABEL = b"verp/binding/v1"
@@ -169,7 +173,7 @@ class EncryptingWriter:
         self._sink = sink
         self._size = segment_size
         self._plain = bytearray(segment_size)
-        self._out = bytearray(segment_size + TAG_SIZE)
+        self._out: bytearray | None = None  # allocated on first inline seal
         self._fill = 0
         self._index = 0
         self._closed = False
@@ -199,17 +203,29 @@ class EncryptingWriter:
             self._seal(last=True)
             self._closed = True
 
-    def _seal(self, *, last: bool, plain: memoryview | None = None) -> None:
-        """Encrypt and emit one segment: ``plain``, or else the buffered plaintext."""
+    def _seal(
+        self, *, last: bool, plain: memoryview | None = None, behind: WriteBehind | None = None
+    ) -> None:
+        """Encrypt and emit one segment: ``plain``, or else the buffered plaintext;
+        through ``behind`` (written on its thread) if given, else straight to the sink."""
         if self._index >= MAX_SEGMENTS:
             raise ValueError("plaintext too large for one container")
         if plain is None:
             plain = memoryview(self._plain)[: self._fill]
         n = len(plain)
-        out = memoryview(self._out)[: n + TAG_SIZE]
+        if behind is not None:
+            buf = behind.acquire()
+        else:
+            if self._out is None:
+                self._out = bytearray(self._size + TAG_SIZE)
+            buf = memoryview(self._out)
+        out = buf[: n + TAG_SIZE]
         nonce = _nonce(self._header.nonce_prefix, self._index, last)
         self._aead.encrypt_into(nonce, plain, self._ad, out)
-        self._sink.write(out)
+        if behind is None:
+            self._sink.write(out)
+        else:
+            behind.submit(out)
         self.ciphertext_size += n + TAG_SIZE
         self._index += 1
         self._fill = 0
@@ -219,21 +235,31 @@ class EncryptingWriter:
 
         Reads whole segments straight into two alternating buffers (the writer's own
         and one more) and encrypts from them, saving ``write``'s copy per segment. A
-        segment is sealed once the next read shows whether it is the last one.
+        segment is sealed once the next read shows whether it is the last one. Segments
+        of :data:`PIPELINE_MIN_SEGMENT` bytes or more are written to the sink on a
+        second thread (:class:`WriteBehind`) while the next one is read and encrypted.
         """
         if self._closed or self._fill or self._index:
             raise ValueError("_encrypt_all needs a fresh EncryptingWriter")
-        bufs = (memoryview(self._plain), memoryview(bytearray(self._size)))
-        current = 0
-        filled = _read_exact(source, bufs[current])
-        while True:
-            ahead = 1 - current
-            next_filled = _read_exact(source, bufs[ahead]) if filled == self._size else 0
-            self.plaintext_size += filled
-            self._seal(last=next_filled == 0, plain=bufs[current][:filled])
-            if next_filled == 0:
-                break
-            current, filled = ahead, next_filled
+        behind = _write_behind(self._sink, self._size, self._size + TAG_SIZE)
+        try:
+            bufs = (memoryview(self._plain), memoryview(bytearray(self._size)))
+            current = 0
+            filled = _read_exact(source, bufs[current])
+            while True:
+                ahead = 1 - current
+                next_filled = _read_exact(source, bufs[ahead]) if filled == self._size else 0
+                self.plaintext_size += filled
+                self._seal(last=next_filled == 0, plain=bufs[current][:filled], behind=behind)
+                if next_filled == 0:
+                    break
+                current, filled = ahead, next_filled
+        except BaseException:
+            if behind is not None:
+                behind.abort()
+            raise
+        if behind is not None:
+            behind.close()
         self._closed = True
 
     def __enter__(self) -> EncryptingWriter:
@@ -278,12 +304,41 @@ def _read_exact(source: BinaryIO, view: memoryview) -> int:
     return got
 
 
+def _write_behind(sink: Writable, segment_size: int, buffer_size: int) -> WriteBehind | None:
+    """A :class:`WriteBehind` over ``sink`` for large segments, else None (write inline)."""
+    if segment_size < PIPELINE_MIN_SEGMENT:
+        return None
+    return WriteBehind(sink, buffer_size)
+
+
 def iter_decrypt(source: BinaryIO, data_key: bytes, binding: Binding) -> Iterator[memoryview]:
     """Yield the plaintext of a container read sequentially from ``source``.
 
     Each yielded view is valid only until the next iteration (buffers are reused).
     Raises DecryptionError on any failure, before yielding the failed segment.
     """
+    return _decrypt_segments(source, data_key, binding, _ReusedBuffer())
+
+
+class _ReusedBuffer:
+    """One plaintext buffer, allocated on first use and handed out again each time."""
+
+    def __init__(self) -> None:
+        self.buf: memoryview | None = None
+
+    def __call__(self, size: int) -> memoryview:
+        if self.buf is None or len(self.buf) < size:
+            self.buf = memoryview(bytearray(size))
+        return self.buf
+
+
+def _decrypt_segments(
+    source: BinaryIO,
+    data_key: bytes,
+    binding: Binding,
+    acquire: Callable[[int], memoryview],
+) -> Iterator[memoryview]:
+    """``iter_decrypt``, decrypting each segment into ``acquire(segment_size)``."""
     raw_header = bytearray(HEADER_SIZE)
     got = _read_exact(source, memoryview(raw_header))
     header = Header.decode(bytes(raw_header[:got]))
@@ -292,7 +347,6 @@ def iter_decrypt(source: BinaryIO, data_key: bytes, binding: Binding) -> Iterato
     full = header.segment_size + TAG_SIZE
     # Read one segment ahead so we know which one is last without knowing the size.
     bufs = (bytearray(full), bytearray(full))
-    plain = bytearray(header.segment_size)
     current = 0
     filled = _read_exact(source, memoryview(bufs[0]))
     index = 0
@@ -306,7 +360,7 @@ def iter_decrypt(source: BinaryIO, data_key: bytes, binding: Binding) -> Iterato
             or index >= MAX_SEGMENTS
         ):
             raise DecryptionError()
-        out = memoryview(plain)[: filled - TAG_SIZE]
+        out = acquire(header.segment_size)[: filled - TAG_SIZE]
         try:
             aead.decrypt_into(
                 _nonce(header.nonce_prefix, index, last),
@@ -325,12 +379,55 @@ def iter_decrypt(source: BinaryIO, data_key: bytes, binding: Binding) -> Iterato
 
 
 def decrypt_stream(source: BinaryIO, sink: Writable, data_key: bytes, binding: Binding) -> int:
-    """Decrypt a whole container into ``sink``; returns the plaintext size."""
+    """Decrypt a whole container into ``sink``; returns the plaintext size.
+
+    Verified segments reach ``sink`` in order; for segments of
+    :data:`PIPELINE_MIN_SEGMENT` bytes or more they are written on a second thread
+    while the next one is read and decrypted. Raises DecryptionError on any failure
+    (what was verified before it has been written), or what ``sink.write`` raised.
+    """
+    pool = _DecryptBuffers(sink)
     total = 0
-    for chunk in iter_decrypt(source, data_key, binding):
-        sink.write(chunk)
-        total += len(chunk)
+    try:
+        for chunk in _decrypt_segments(source, data_key, binding, pool):
+            pool.emit(chunk)
+            total += len(chunk)
+    except BaseException:
+        pool.abort()
+        raise
+    pool.close()
     return total
+
+
+class _DecryptBuffers:
+    """decrypt_stream's plaintext buffers: a :class:`WriteBehind` pool for large
+    segments (chosen once the header tells the size), else one buffer written inline."""
+
+    def __init__(self, sink: Writable) -> None:
+        self._sink = sink
+        self._behind: WriteBehind | None = None
+        self._inline = _ReusedBuffer()
+
+    def __call__(self, size: int) -> memoryview:
+        if self._behind is None and self._inline.buf is None:
+            self._behind = _write_behind(self._sink, size, size)
+        if self._behind is not None:
+            return self._behind.acquire()
+        return self._inline(size)
+
+    def emit(self, chunk: memoryview) -> None:
+        if self._behind is None:
+            self._sink.write(chunk)
+        else:
+            self._behind.submit(chunk)
+
+    def abort(self) -> None:
+        if self._behind is not None:
+            self._behind.abort()
+
+    def close(self) -> None:
+        if self._behind is not None:
+            self._behind.close()
 
 
 Fetch = Callable[[int, int], bytes]

@@ -1,0 +1,5 @@
+"""Pipelined I/O: a sink written on a background thread while the caller computes."""
+
+from storage.pipeline.write_behind import WriteBehind
+
+__all__ = ["WriteBehind"]
