@@ -14,6 +14,8 @@ Measures, on a random file of ``--size-mib`` MiB in a temp dir under /tmp:
 * latency of random range reads, from the encrypted blob through ``LocalBlobStore`` +
   ``RangeDecryptor`` (size and header read per request, as the web app does), from
   the plaintext file (open/seek/read), and of the ciphertext fetch alone;
+* when ``age`` is installed (``apt-get install -y age``), ``age -e`` and ``age -d`` (X25519
+  identity) on the same file, in the same rounds: the same-run outside reference;
 * the process's peak RSS.
 
 Every output is verified against the source. Usage: ``python bench/storage.py
@@ -30,6 +32,7 @@ import os
 import random
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -103,6 +106,30 @@ def decrypt_file(
         container.decrypt_stream(fin, fout, key, binding)
 
 
+class Age:
+    """The ``age`` command line tool with a fresh X25519 identity in ``workdir``."""
+
+    def __init__(self, binary: str, workdir: Path) -> None:
+        self.binary = binary
+        self.identity = workdir / "age-identity.txt"
+        keygen = Path(binary).with_name("age-keygen")
+        subprocess.run([str(keygen), "-o", str(self.identity)], check=True, capture_output=True)
+        public = [
+            line.split(":", 1)[1].strip()
+            for line in self.identity.read_text().splitlines()
+            if line.startswith("# public key:")
+        ]
+        self.recipient = public[0]
+
+    def encrypt(self, src: Path, dst: Path) -> None:
+        cmd = [self.binary, "-e", "-r", self.recipient, "-o", str(dst), str(src)]
+        subprocess.run(cmd, check=True)
+
+    def decrypt(self, src: Path, dst: Path) -> None:
+        cmd = [self.binary, "-d", "-i", str(self.identity), "-o", str(dst), str(src)]
+        subprocess.run(cmd, check=True)
+
+
 def timed(fn: Callable[[], object]) -> float:
     """Seconds taken by ``fn()``, after flushing dirty pages so every run starts alike."""
     os.sync()
@@ -129,8 +156,9 @@ def throughput(
     seg: int,
     rounds: int,
     in_place: bool,
+    age: Age | None,
 ) -> dict[str, Any]:
-    """Time copy, encrypt and decrypt file-to-file; the best of ``rounds`` rounds.
+    """Time copy, encrypt and decrypt (and age's) file-to-file; the best of ``rounds``.
 
     Round 0 is an untimed warm-up (on a VM the first touch of guest memory is slow for
     whoever comes first) whose outputs are verified. The order of the contenders
@@ -139,36 +167,53 @@ def throughput(
     (the per-round times are reported too).
     """
     size_mib = src.stat().st_size / MiB
-    outs = {name: workdir / f"{name}-out.bin" for name in ("copy", "encrypt", "decrypt")}
+    names = ["copy", "encrypt", "decrypt"] + (["age_encrypt", "age_decrypt"] if age else [])
+    outs = {name: workdir / f"{name}-out.bin" for name in names}
     steps: dict[str, Callable[[], None]] = {
         "copy": lambda: plain_copy(src, outs["copy"], seg, in_place),
         "encrypt": lambda: encrypt_file(src, outs["encrypt"], key, binding, seg, in_place),
         "decrypt": lambda: decrypt_file(enc, outs["decrypt"], key, binding, in_place),
     }
+    if age is not None:
+        age_enc = workdir / "age-input.age"
+        age.encrypt(src, age_enc)  # input of the age decrypt runs
+        steps["age_encrypt"] = lambda: age.encrypt(src, outs["age_encrypt"])
+        steps["age_decrypt"] = lambda: age.decrypt(age_enc, outs["age_decrypt"])
     seconds: dict[str, list[float]] = {name: [] for name in steps}
-    names = list(steps)
     src_hash = sha256_file(src, seg)
     for round_no in range(rounds + 1):
-        for name in names[round_no % 3 :] + names[: round_no % 3]:
+        turn = round_no % len(names)
+        for name in names[turn:] + names[:turn]:
             elapsed = timed(steps[name])
             if round_no:
                 seconds[name].append(elapsed)
+            elif name == "age_encrypt":
+                pass  # age's output is checked by the age_decrypt runs' input
             elif name == "encrypt":
                 if outs[name].stat().st_size != enc.stat().st_size:
                     raise SystemExit("encrypted output has the wrong size")
             elif sha256_file(outs[name], seg) != src_hash:
                 raise SystemExit(f"{name} output differs from the source")
-            if not in_place:
+            if not in_place or name.startswith("age"):  # age always writes a new file
                 outs[name].unlink()  # untimed; the next run writes a new file
     for path in outs.values():
         path.unlink(missing_ok=True)
     mib_s = {name: size_mib / min(s) for name, s in seconds.items()}
+    vs_age = {}
+    if age is not None:
+        vs_age = {
+            "age_encrypt_throughput_mib_s": round(mib_s["age_encrypt"], 1),
+            "age_decrypt_throughput_mib_s": round(mib_s["age_decrypt"], 1),
+            "encrypt_to_age_ratio": round(mib_s["encrypt"] / mib_s["age_encrypt"], 3),
+            "decrypt_to_age_ratio": round(mib_s["decrypt"] / mib_s["age_decrypt"], 3),
+        }
     return {
         "copy_throughput_mib_s": round(mib_s["copy"], 1),
         "encrypt_throughput_mib_s": round(mib_s["encrypt"], 1),
         "decrypt_throughput_mib_s": round(mib_s["decrypt"], 1),
         "encrypt_to_copy_ratio": round(mib_s["encrypt"] / mib_s["copy"], 3),
         "decrypt_to_copy_ratio": round(mib_s["decrypt"] / mib_s["copy"], 3),
+        **vs_age,
         "seconds_per_round": {n: [round(x, 3) for x in s] for n, s in seconds.items()},
     }
 
@@ -255,8 +300,10 @@ def run(
         ct_size = enc.stat().st_size
         if ct_size != container.ciphertext_size(size, seg):
             raise SystemExit("ciphertext size differs from the formula")
-        new_files = throughput(src, enc, workdir, key, binding, seg, rounds, in_place=False)
-        in_place = throughput(src, enc, workdir, key, binding, seg, rounds, in_place=True)
+        age_bin = shutil.which("age")
+        age = Age(age_bin, workdir) if age_bin else None
+        new_files = throughput(src, enc, workdir, key, binding, seg, rounds, False, age)
+        in_place = throughput(src, enc, workdir, key, binding, seg, rounds, True, None)
         lat = range_reads(src, enc, workdir, key, binding, reads, range_len, seed)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -299,7 +346,16 @@ def run(
             "decrypt_throughput": new_files["decrypt_to_copy_ratio"] >= TARGET_THROUGHPUT_RATIO,
             "range_read_p95": range_p95_ratio <= TARGET_RANGE_P95_RATIO,
             "peak_rss": peak_rss_mib < TARGET_PEAK_RSS_MIB,
+            **(
+                {
+                    "encrypt_faster_than_age": new_files["encrypt_to_age_ratio"] > 1.0,
+                    "decrypt_faster_than_age": new_files["decrypt_to_age_ratio"] > 1.0,
+                }
+                if "encrypt_to_age_ratio" in new_files
+                else {}
+            ),
         },
+        "age": "not installed (apt-get install -y age)" if age_bin is None else age_bin,
     }
 
 
