@@ -132,6 +132,39 @@ class TestLocalStore:
         leftovers = [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
         assert leftovers == []
 
+    def test_read_range_refuses_negative_offsets_and_lengths(self, tmp_path: Path) -> None:
+        store = LocalBlobStore(tmp_path / "blobs")
+        put(store, KEY, b"0123456789")
+        for offset, length in ((-1, 5), (0, -1)):
+            with pytest.raises(BlobStoreError):
+                store.read_range(KEY, offset, length)
+        assert store.read_range(KEY, 0, 0) == b""
+
+    def test_read_range_continues_after_a_short_pread(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        store = LocalBlobStore(tmp_path / "blobs")
+        data = os.urandom(1000)
+        put(store, KEY, data)
+        real_pread = os.pread
+        calls: list[int] = []
+
+        def short_pread(fd: int, length: int, offset: int) -> bytes:
+            calls.append(offset)
+            return real_pread(fd, min(length, 64), offset)
+
+        monkeypatch.setattr(os, "pread", short_pread)
+        assert store.read_range(KEY, 100, 500) == data[100:600]
+        assert store.read_range(KEY, 900, 500) == data[900:]
+        assert len(calls) > 2
+
+    def test_read_range_of_a_directory_is_a_store_error(self, tmp_path: Path) -> None:
+        store = LocalBlobStore(tmp_path / "blobs")
+        (store.root / KEY).mkdir(parents=True)
+        with pytest.raises(BlobStoreError) as info:
+            store.read_range(KEY, 0, 10)
+        assert not isinstance(info.value, BlobNotFound)
+
     def test_read_of_an_unsafe_key_is_refused(self, tmp_path: Path) -> None:
         (tmp_path / "outside").write_bytes(b"not a blob")
         store = LocalBlobStore(tmp_path / "blobs")
