@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py --json
 	$(BIN)/python bench/web.py --json
 	$(BIN)/python bench/keys.py --keys 100000 --postgres --json
+	$(BIN)/python bench/load.py --json
 
 migration: $(STAMP)
 	$(BIN)/python -m storage.migrations.regenerate
