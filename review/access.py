@@ -15,10 +15,24 @@ The rules (they match webapp.authz's clip scope, so a page and its data agree):
   reviewer of the clip. Only the author edits or deletes an annotation or reply.
 * System actors (the CLI) read shared annotations of any site and write nothing.
 * A signed-off review is locked (``Clip.signed_off_at``): writes raise Locked.
+
+Locks (``lock=`` of :func:`load_clip`): coders of one clip must not queue behind each
+other, so writing an annotation, reply or link takes only a *shared* lock on the clip
+(PostgreSQL ``FOR SHARE``: writers of different annotations run side by side, while a
+sign-off's ``FOR UPDATE`` waits for them and they wait for it, then see it). Conflicts on
+one annotation are caught by its own row lock and optimistic ``revision``. Steps that
+need a clip-wide invariant (sign-off, the moment limit, reordering) take the *exclusive*
+lock. SQLite serialises writers anyway: ``exclusive`` takes its write lock up front
+(storage.locking), ``shared`` takes nothing and the writer calls :func:`confirm_unlocked`
+after its insert, while it holds the write lock, so a sign-off committed in between is
+seen.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from review.errors import Locked, NotFound, PermissionDenied, ValidationError
@@ -27,9 +41,13 @@ from storage.audit import Actor
 from storage.db.footage import Clip
 from storage.db.review import Annotation
 from storage.db.tenancy import Site
+from storage.locking import lock_row
 from storage.purposes import default_purpose, require_clip_purpose
 
 REVIEWER_ROLES = ("facilitator", "supervisor")
+
+#: How :func:`load_clip` locks the clip row: not at all, shared, or exclusive.
+LockMode = Literal["none", "shared", "exclusive"]
 
 
 def is_system(actor: Actor) -> bool:
@@ -62,12 +80,15 @@ def load_clip(
     clip_id: str,
     *,
     write: bool = False,
+    lock: LockMode | None = None,
     purpose: str | None = None,
 ) -> Clip:
-    """The clip, if ``actor`` may review it; with ``write=True`` also lock its row.
+    """The clip, if ``actor`` may review it, its row locked as ``lock`` says.
 
-    Locking the row (PostgreSQL ``FOR UPDATE``) serialises writers of one clip, so a
-    sign-off and a late edit, or two moments racing for the last slot, cannot both win.
+    ``write=True`` marks a write (refused to system actors) and defaults ``lock`` to
+    ``"shared"``: enough to keep a sign-off from racing the write (see the module's
+    docstring); ``"exclusive"`` serialises every writer of the clip, for invariants over
+    the whole clip (a sign-off, two moments racing for the last slot).
     Raises NotFound (missing, other site, destroyed, or a clip this reviewer does not
     review: "exists but not yours" must answer exactly like "does not exist", or ids
     could be confirmed), PermissionDenied (a role that reviews nothing — decided before
@@ -77,7 +98,8 @@ def load_clip(
     """
     if not is_system(actor) and actor.role not in REVIEWER_ROLES:
         raise PermissionDenied("your role does not review footage")
-    clip = session.get(Clip, clip_id, with_for_update=write) if clip_id else None
+    mode = lock or ("shared" if write else "none")
+    clip = _get_clip(session, clip_id, mode) if clip_id else None
     if clip is None or (actor.site_id is not None and clip.site_id != actor.site_id):
         raise NotFound(f"no clip {clip_id}")
     if clip.status == "destroyed" or clip.destroy_requested_at is not None:
@@ -93,6 +115,25 @@ def load_clip(
         except storage_errors.NotFound:
             raise NotFound(f"no clip {clip_id}") from None
     return clip
+
+
+def _get_clip(session: Session, clip_id: str, mode: LockMode) -> Clip | None:
+    if mode == "exclusive":
+        return lock_row(session, Clip, clip_id)
+    if mode == "shared" and session.get_bind().dialect.name == "postgresql":
+        return session.get(Clip, clip_id, with_for_update={"read": True}, populate_existing=True)
+    return session.get(Clip, clip_id)
+
+
+def confirm_unlocked(session: Session, clip_id: str) -> None:
+    """Re-read the clip's sign-off after this transaction's own write and raise Locked if
+    it is there: on SQLite the write holds the database write lock, so this read is
+    current and a sign-off that committed after :func:`load_clip` is caught (on
+    PostgreSQL the shared row lock already excludes it; the check costs one indexed read).
+    """
+    signed = session.scalar(select(Clip.signed_off_at).where(Clip.id == clip_id))
+    if signed is not None:
+        raise Locked("this review was signed off and can no longer be changed")
 
 
 def require_reviewable(clip: Clip) -> int:
@@ -114,7 +155,9 @@ def require_unlocked(clip: Clip) -> None:
 def load_annotation(
     session: Session, actor: Actor, annotation_id: str, *, write: bool = False
 ) -> tuple[Annotation, Clip]:
-    """An annotation ``actor`` may see, with its clip.
+    """An annotation ``actor`` may see, with its clip; with ``write=True`` the clip is
+    locked shared and the annotation row exclusively (so an edit checks the revision it
+    read against the current one).
 
     Raises NotFound when it does not exist, is deleted, or is hidden (someone else's
     draft, another site); otherwise as :func:`load_clip`.
@@ -125,6 +168,10 @@ def load_annotation(
     if annotation is None or (actor.site_id is not None and annotation.site_id != actor.site_id):
         raise NotFound(f"no annotation {annotation_id}")
     clip = load_clip(session, actor, annotation.clip_id, write=write)
+    if write:  # the clip first, then the annotation: the order a destruction locks them
+        annotation = lock_row(session, Annotation, annotation_id)
+        if annotation is None:
+            raise NotFound(f"no annotation {annotation_id}")
     if not can_see(actor, clip, annotation):
         raise NotFound(f"no annotation {annotation_id}")
     return annotation, clip

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from review.access import (
+    confirm_unlocked,
     load_annotation,
     load_clip,
     require_reviewable,
@@ -91,6 +92,7 @@ def create_annotation(
     )
     session.add(annotation)
     session.flush()
+    confirm_unlocked(session, clip.id)  # before the audit: see review.access
     audit.append(
         session,
         actor,
@@ -153,6 +155,7 @@ def update_annotation(
     annotation.revision += 1
     annotation.updated_at = now
     session.flush()
+    confirm_unlocked(session, clip.id)  # before the audit: see review.access
     audit.append(
         session,
         actor,
@@ -174,6 +177,7 @@ def delete_annotation(session: Session, audit: AuditLog, actor: Actor, annotatio
     require_unlocked(clip)
     annotation.deleted_at = audit.clock.now()
     session.flush()
+    confirm_unlocked(session, clip.id)  # before the audit: see review.access
     audit.append(
         session,
         actor,

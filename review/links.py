@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from review.access import can_see, load_annotation, load_clip, require_unlocked
+from review.access import can_see, confirm_unlocked, load_annotation, load_clip, require_unlocked
 from review.errors import NotFound, PermissionDenied, ValidationError
 from storage.audit import Actor, AuditLog
 from storage.db.review import Annotation, AnnotationLink
@@ -60,6 +60,7 @@ def link_annotations(
     )
     session.add(link)
     session.flush()
+    confirm_unlocked(session, clip.id)  # before the audit: see review.access
     audit.append(
         session,
         actor,
@@ -87,6 +88,7 @@ def unlink(session: Session, audit: AuditLog, actor: Actor, link_id: str) -> Non
     require_unlocked(clip)
     session.delete(link)
     session.flush()
+    confirm_unlocked(session, clip.id)  # before the audit: see review.access
     audit.append(
         session,
         actor,

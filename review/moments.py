@@ -48,7 +48,7 @@ def add_moment(
     ``caption`` defaults to DEFAULT_QUESTION. Raises ValidationError (outside the clip,
     too long, one moment too many, bad caption), NotFound, PermissionDenied, Locked.
     """
-    clip = load_clip(session, actor, clip_id, write=True)
+    clip = load_clip(session, actor, clip_id, write=True, lock="exclusive")
     require_unlocked(clip)
     _check_interval(clip, start_ms, end_ms, settings.max_moment_seconds)
     if _count(session, clip.id, "moment") >= settings.max_moments:
@@ -70,7 +70,7 @@ def add_still(
     Raises ValidationError (outside the clip, too many stills), NotFound,
     PermissionDenied, Locked.
     """
-    clip = load_clip(session, actor, clip_id, write=True)
+    clip = load_clip(session, actor, clip_id, write=True, lock="exclusive")
     require_unlocked(clip)
     duration = require_reviewable(clip)
     if not _is_int(at_ms) or not 0 <= at_ms < duration:
@@ -131,7 +131,7 @@ def reorder_moments(
 
     Raises ValidationError (missing, extra or repeated ids), NotFound, Locked.
     """
-    clip = load_clip(session, actor, clip_id, write=True)
+    clip = load_clip(session, actor, clip_id, write=True, lock="exclusive")
     require_unlocked(clip)
     current = {m.id: m for m in _of_clip(session, clip.id)}
     if sorted(moment_ids) != sorted(current) or len(set(moment_ids)) != len(moment_ids):
@@ -225,7 +225,9 @@ def _load(
     moment = session.get(Moment, moment_id) if moment_id else None
     if moment is None or (actor.site_id is not None and moment.site_id != actor.site_id):
         raise NotFound(f"no moment {moment_id}")
-    return moment, load_clip(session, actor, moment.clip_id, write=write)
+    return moment, load_clip(
+        session, actor, moment.clip_id, write=write, lock="exclusive" if write else "none"
+    )
 
 
 def _of_clip(session: Session, clip_id: str) -> list[Moment]:

@@ -45,7 +45,7 @@ def sign_off(
     """
     if actor.role != "supervisor":
         raise PermissionDenied("only a supervisor can sign off a review")
-    clip = load_clip(session, actor, clip_id, write=True)
+    clip = load_clip(session, actor, clip_id, write=True, lock="exclusive")
     if clip.kind not in SIGN_OFF_KINDS:
         raise ValidationError(f"only {' and '.join(SIGN_OFF_KINDS)} reviews are signed off")
     if clip.trainee_id == actor.id:
@@ -92,7 +92,7 @@ def mark_shared_review_done(
     ``delete_after`` as ISO 8601. Raises PermissionDenied (not a reviewer),
     ValidationError (not a home-visit clip, already marked), NotFound, ConsentError.
     """
-    clip = load_clip(session, actor, clip_id, write=True)
+    clip = load_clip(session, actor, clip_id, write=True, lock="exclusive")
     if clip.kind != "home-visit":
         raise ValidationError("only a home-visit clip has a shared review with the family")
     if clip.shared_review_at is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from review.access import load_annotation, require_unlocked
+from review.access import confirm_unlocked, load_annotation, require_unlocked
 from review.errors import NotFound, PermissionDenied, ValidationError
 from review.text import clean_text
 from storage.audit import Actor, AuditLog
@@ -40,6 +40,7 @@ def add_reply(
     )
     session.add(reply)
     session.flush()
+    confirm_unlocked(session, clip.id)  # before the audit: see review.access
     audit.append(
         session,
         actor,
@@ -72,6 +73,7 @@ def delete_reply(session: Session, audit: AuditLog, actor: Actor, reply_id: str)
     require_unlocked(clip)
     reply.deleted_at = audit.clock.now()
     session.flush()
+    confirm_unlocked(session, clip.id)  # before the audit: see review.access
     audit.append(
         session,
         actor,
@@ -98,6 +100,7 @@ def set_resolved(
     annotation.resolved_by = actor.id if resolved else None
     annotation.resolved_at = audit.clock.now() if resolved else None
     session.flush()
+    confirm_unlocked(session, clip.id)  # before the audit: see review.access
     audit.append(
         session,
         actor,
