@@ -4,7 +4,8 @@ Errors of the web layer itself::
 
     WebError
     ├── Unauthenticated    no valid session (401 for the API, a redirect to the login page)
-    └── Throttled          too many failed logins / codes for this email and address (429)
+    └── Throttled          too many failed logins / codes (this email and address, or this
+                           address whatever the email) (429)
 
 Domain errors of storage, ingest and review are mapped in :data:`RULES` (first match
 wins, so subclasses come before their bases). JSON requests (``/api/...`` or a JSON
