@@ -5,6 +5,7 @@ refused, reviews awaiting their sign-off) and the time they last opened the list
 
 from storage.notices.feed import (
     KINDS,
+    SIGN_OFF_KINDS,
     Notice,
     NoticeCounts,
     mark_seen,
@@ -12,4 +13,12 @@ from storage.notices.feed import (
     notices_for,
 )
 
-__all__ = ["KINDS", "Notice", "NoticeCounts", "mark_seen", "notice_counts", "notices_for"]
+__all__ = [
+    "KINDS",
+    "SIGN_OFF_KINDS",
+    "Notice",
+    "NoticeCounts",
+    "mark_seen",
+    "notice_counts",
+    "notices_for",
+]

@@ -108,9 +108,10 @@ def _window_ms(raw: str | None, default: int) -> int:
         raise ValidationError(
             "Enter the window length as a number of seconds, e.g. 1 or 2.5."
         ) from None
-    if not 0 < seconds <= 3600:
-        raise ValidationError("Enter a window length of more than 0 and at most 3600 seconds.")
-    return max(1, round(seconds * 1000))
+    low = agreement.MIN_WINDOW_MS / 1000
+    if not low <= seconds <= 3600:
+        raise ValidationError(f"Enter a window length from {low:g} to 3600 seconds.")
+    return round(seconds * 1000)
 
 
 def _choose(options: list[str], wanted: str | None, *preferred: str | None) -> str | None:
@@ -160,10 +161,19 @@ def _compare_page(
         level = args.get("level", "code") if args.get("level") in agreement.LEVELS else "code"
         result = None
         if scheme_id and coder_a and coder_b:
-            result = agreement.compare_coders(
-                db, svc.audit, registry(), user.actor, clip.id, coder_a=coder_a,
-                coder_b=coder_b, scheme_id=scheme_id, window_ms=window_ms, level=level,
-            )  # fmt: skip
+            try:
+                result = agreement.compare_coders(
+                    db, svc.audit, registry(), user.actor, clip.id, coder_a=coder_a,
+                    coder_b=coder_b, scheme_id=scheme_id, window_ms=window_ms, level=level,
+                )  # fmt: skip
+            except ValidationError:
+                # e.g. too many windows for this clip's length: say so, use the default.
+                window_error = "That window is too short for a clip this long."
+                window_ms = svc.settings.agreement_window_ms
+                result = agreement.compare_coders(
+                    db, svc.audit, registry(), user.actor, clip.id, coder_a=coder_a,
+                    coder_b=coder_b, scheme_id=scheme_id, window_ms=window_ms, level=level,
+                )  # fmt: skip
         signed = db.get(SignOff, clip.id)
         if signed is not None:
             names.update(author_names(db, user.site_id, [signed.supervisor_id]))

@@ -184,3 +184,42 @@ def test_trainees_cannot_sign_off_and_supervisors_not_their_own(
     assert send(supervisor, "POST", url, {"summary": "Mine"}).status_code == 403
     page = supervisor.get(f"/supervision/{training.clip}").get_data(as_text=True)
     assert "another supervisor signs it off" in page
+
+
+@pytest.mark.parametrize("window", ["abc", "0", "0.039", "-1", "3600.5", "nan", "inf", "<b>2</b>"])
+def test_a_bad_window_keeps_the_form_with_the_reason_beside_it(
+    client: FlaskClient, login_as: LoginAs, training: Training, window: str
+) -> None:
+    login_as(client, "supervisor")
+    response = client.get(f"/supervision/{training.clip}", query_string={"window": window})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert 'id="window-error"' in html and 'aria-invalid="true"' in html
+    assert "Compared with 1 s meanwhile" in html and "10 windows" in html  # the default
+    assert 'name="coder_a"' in html and 'name="summary"' in html  # the page, not an error
+    assert "<b>2</b>" not in html  # the typed value is echoed escaped
+
+
+@pytest.mark.parametrize(
+    ("window", "windows"), [("2,5", "4 windows"), (" 0.04 ", "250 windows"), ("3600", "(1 window)")]
+)
+def test_window_boundaries_and_a_decimal_comma(
+    client: FlaskClient, login_as: LoginAs, training: Training, window: str, windows: str
+) -> None:
+    login_as(client, "supervisor")
+    response = client.get(f"/supervision/{training.clip}", query_string={"window": window})
+    assert response.status_code == 200
+    assert windows in response.get_data(as_text=True)
+
+
+def test_empty_summary_keeps_what_was_typed_elsewhere_and_needs_csrf(
+    client: FlaskClient, login_as: LoginAs, training: Training, services: Services
+) -> None:
+    login_as(client, "supervisor")
+    url = f"/supervision/{training.clip}/sign-off"
+    assert client.post(url, data={"summary": "Fine."}).status_code == 400  # no CSRF token
+    with services.db.session() as db:
+        clip = db.get(Clip, training.clip)
+        assert clip is not None and clip.signed_off_at is None
+    html = post(client, url, {"summary": "\n\t "}).get_data(as_text=True)
+    assert "Write a summary of the review before signing it off." in html
