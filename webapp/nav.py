@@ -88,6 +88,9 @@ class ClipAction:
     own_site_only: bool = False
 
 
+#: The states in which a clip still has a consent, an audit trail and can be held.
+GOVERNANCE_STATES = ("receiving", "queued", "processing", "ready", "failed", "erasure-pending")
+
 #: Extension point: the player, moments and supervision areas add their entry here.
 CLIP_ACTIONS: list[ClipAction] = [
     ClipAction("Watch and annotate", "player.play", ("facilitator", "supervisor")),
@@ -95,6 +98,10 @@ CLIP_ACTIONS: list[ClipAction] = [
     ClipAction(
         "Share for supervision", "shares.shares", ("supervisor", "admin"), own_site_only=True
     ),
+    # The DPO's way from a clip to its consent, its audit trail and a legal hold (dpo.py).
+    ClipAction("Its consent", "dpo.clip_consent", ("dpo", "admin"), GOVERNANCE_STATES, True),
+    ClipAction("Who saw it (audit)", "dpo.clip_audit", ("dpo", "admin"), GOVERNANCE_STATES, True),
+    ClipAction("Place a legal hold", "dpo.clip_hold", ("dpo", "admin"), GOVERNANCE_STATES, True),
 ]
 
 

@@ -289,3 +289,30 @@ def certificate(clip_id: str) -> str:
     return render_template(
         "dpo/certificate.html", tomb=tomb, intact=intact, horizon=horizon, who=who
     )
+
+
+@bp.get("/clips/<clip_id>/consent")
+@requires(*GOVERNANCE_ROLES)
+def clip_consent(clip_id: str) -> Response:
+    """From a clip's page to the consent it was filmed under (own site only)."""
+    with unit_of_work() as db:
+        clip = load_site_row(db, Clip, clip_id)
+    return redirect(url_for("dpo.consent", consent_id=clip.consent_id))
+
+
+@bp.get("/clips/<clip_id>/audit")
+@requires(*GOVERNANCE_ROLES)
+def clip_audit(clip_id: str) -> Response:
+    """From a clip's page to its audit trail: who opened, watched or changed it."""
+    with unit_of_work() as db:
+        clip = load_site_row(db, Clip, clip_id)
+    return redirect(url_for("dpo_audit.search", clip=clip.id))
+
+
+@bp.get("/clips/<clip_id>/hold")
+@requires(*GOVERNANCE_ROLES)
+def clip_hold(clip_id: str) -> Response:
+    """From a clip's page to the legal-hold form with that clip chosen."""
+    with unit_of_work() as db:
+        clip = load_site_row(db, Clip, clip_id)
+    return redirect(url_for("dpo.holds", clip=clip.id, _anchor="place-h"))
