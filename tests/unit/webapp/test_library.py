@@ -21,7 +21,7 @@ def test_facilitator_sees_their_own_clips_of_their_site(
     assert "clip b" not in page
     assert f"/clips/{world.sites['a'].clip}/poster" in page
     [entry] = audit_actions(services, "library.view")
-    assert entry.details == {"count": 2}
+    assert entry.details == {"count": 2, "posters": [world.sites["a"].clip]}
 
 
 def test_another_facilitator_sees_none_of_them(app: Flask, world: World) -> None:
