@@ -16,14 +16,11 @@ from storage.programme.families import (
 from storage.programme.groups import (
     UNASSIGNED_CODE,
     create_group,
-    default_schedule,
     facilitator_group_ids,
     get_group,
     group_code,
-    group_session,
     is_facilitator,
     mark_session_held,
-    programme_end_of,
     recompute_group_clips,
     set_session_date,
     unassigned_group,
@@ -41,6 +38,7 @@ from storage.programme.presence import (
     present_families,
     record_present_families,
 )
+from storage.programme.schedule import default_schedule, group_session, programme_end_of
 from storage.programme.shares import (
     MAX_SHARE_DAYS,
     active_share,

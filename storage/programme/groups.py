@@ -2,17 +2,14 @@
 the schedule (which moves the group's programme end and its clips' retention), marking a
 meeting held, and the site's per-site "unassigned" group.
 
-Default schedule from ``starts_on`` (home visit 1, in the seventh month of pregnancy):
-six weekly antenatal sessions from a week later, home visit 2 five weeks after the last
-antenatal session (after the birth), then three weekly postnatal sessions from a week
-after home visit 2. The programme ends at the last postnatal session (about 15 weeks).
+The schedule itself (default dates, meetings, programme end) is storage/programme/schedule.py.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -30,6 +27,7 @@ from storage.db.programme import (
 from storage.db.tenancy import Site
 from storage.errors import NotFound, ValidationError
 from storage.programme.errors import FacilitatorsInvalid
+from storage.programme.schedule import default_schedule, group_session, programme_end_of
 from storage.programme.scope import (
     FACILITATOR_ROLES,
     MANAGE_ROLES,
@@ -43,20 +41,6 @@ from storage.retention import recompute_clip
 UNASSIGNED_CODE = "unassigned"
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{1,63}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-#: Offsets of the default schedule from home visit 1, in days, per (kind, number).
-_WEEK = 7
-HOME_VISIT_2_AFTER_ANTENATAL = 5 * _WEEK
-
-
-def default_schedule(starts_on: datetime) -> list[tuple[str, int, datetime]]:
-    """The 11 meetings of a group starting with home visit 1 at ``starts_on``."""
-    rows: list[tuple[str, int, datetime]] = [("home-visit-1", 1, starts_on)]
-    antenatal = [starts_on + timedelta(days=_WEEK * n) for n in range(1, 7)]
-    rows += [("antenatal", n, at) for n, at in enumerate(antenatal, start=1)]
-    visit_2 = antenatal[-1] + timedelta(days=HOME_VISIT_2_AFTER_ANTENATAL)
-    rows.append(("home-visit-2", 1, visit_2))
-    rows += [("postnatal", n, visit_2 + timedelta(days=_WEEK * n)) for n in range(1, 4)]
-    return rows
 
 
 def create_group(
@@ -162,33 +146,6 @@ def _check_facilitators(
             )
         chosen.append((user.id, discipline, bool(trainee)))
     return chosen
-
-
-def programme_end_of(session: Session, group_id: str) -> datetime | None:
-    """The last postnatal meeting of a group (held, else scheduled), or None."""
-    rows = session.scalars(
-        select(GroupSession).where(
-            GroupSession.group_id == group_id, GroupSession.kind == "postnatal"
-        )
-    )
-    dates = [row.held_at or row.scheduled_at for row in rows]
-    known = [at for at in dates if at is not None]
-    return max(known) if known else None
-
-
-def group_session(session: Session, group_id: str, kind: str, number: int) -> GroupSession:
-    """The meeting ``kind`` ``number`` of a group; NotFound if the schedule has none."""
-    row = session.scalar(
-        select(GroupSession).where(
-            GroupSession.group_id == group_id,
-            GroupSession.kind == kind,
-            GroupSession.number == number,
-        )
-    )
-    if row is None:
-        kinds = ", ".join(f"{k} (1-{n})" for k, n in SCHEDULE)
-        raise NotFound(f"no meeting {kind} {number} in the schedule; meetings: {kinds}")
-    return row
 
 
 def set_session_date(

@@ -24,7 +24,8 @@ from storage.db.footage import Consent
 from storage.db.programme import MAX_FAMILIES, SCHEDULE, Family, Group, GroupSession
 from storage.errors import ValidationError
 from storage.programme.families import get_family, link_consent
-from storage.programme.groups import get_group, group_session, unassigned_group
+from storage.programme.groups import get_group, unassigned_group
+from storage.programme.schedule import group_session
 from storage.programme.scope import site_row
 
 #: Meetings that are group sessions (recorded with the families present).

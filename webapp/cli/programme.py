@@ -27,8 +27,8 @@ from storage.programme import (
     set_session_date,
     supervision_count,
 )
-from storage.programme.groups import group_session
 from storage.programme.overview import GroupOverview, group_overview
+from storage.programme.schedule import group_session
 from webapp.cli.common import CLI_ACTOR, emit, json_option, services
 
 SITE = click.option("--site", "site_slug", required=True, help="Slug of the site.")
