@@ -232,6 +232,7 @@ REFUSALS = {
     "not-found": "Not theirs to see, at another site, or no longer there.",
 }
 _ID_KEYS = ("clip_id", "consent_id", "user_id", "supervisor_id", "signed_off_by", "trainee")
+_FIRST = frozenset({"purposes", "purpose", "refusal", "reason"})
 _HIDDEN_KEYS = frozenset({"head_hash", "previous_hash", "policy_hash", "blob_id", "key_id"})
 
 
@@ -370,7 +371,7 @@ def _details(entry: AuditEntry, names: Names) -> str:
     """The details mapping as sentences, skipping hashes and internal ids."""
     details: Mapping[str, Any] = entry.details or {}
     parts: list[str] = []
-    for key in sorted(details):
+    for key in sorted(details, key=lambda k: (k not in _FIRST, k)):
         if key in _HIDDEN_KEYS:
             continue
         text = _detail(key, details[key], names)
@@ -394,6 +395,10 @@ def _detail(key: str, value: Any, names: Names) -> str:
         return f"{_humanise(key)}: {names.person(value)}."
     if key == "page":
         return f"Page: {_humanise(str(value)).lower()}."
+    if key == "all" and isinstance(value, bool):
+        return "No purpose is left: all are withdrawn." if value else "Other purposes remain."
+    if key == "clips" and isinstance(value, int | list):
+        return f"{value if isinstance(value, int) else len(value)} clip(s) concerned."
     if key == "count":
         return f"{value} item(s) shown."
     if key == "entries":
