@@ -50,10 +50,14 @@ sys.path.insert(0, str(_ROOT))
 
 import requests  # noqa: E402
 
+from bench.pgschema import DEFAULT_POSTGRES, pg_schema  # noqa: E402
+
 MiB = 1024 * 1024
 RANGE_BYTES = MiB
 TARGET_RANGE_P95_RATIO = 1.5
 TARGET_STREAM_RATIO = 0.5
+#: 20 concurrent coders creating annotations on one clip (issue 13).
+TARGET_ANNOTATION_P95_MS = 100.0
 #: A generous bitrate for a tablet rendition (1080p H.264 at crf 23 is about 5-8 Mbit/s).
 VIDEO_MBIT_S = 8.0
 PASSWORD = "bench-password-not-secret"
@@ -61,14 +65,17 @@ EMAIL = "facilitator@bench.example.org"
 _META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
-def overrides(home: Path) -> dict[str, Any]:
-    return {"paths.home": str(home), "web.secure_cookies": False, "queue.url": "memory://"}
+def overrides(home: Path, database_url: str = "") -> dict[str, Any]:
+    extra = {"database.url": database_url} if database_url else {}
+    return {
+        "paths.home": str(home), "web.secure_cookies": False, "queue.url": "memory://", **extra,
+    }  # fmt: skip
 
 
 # -- set-up (parent) -----------------------------------------------------------------
 
 
-def build_installation(home: Path, plain: Path, size: int) -> str:
+def build_installation(home: Path, plain: Path, size: int, database_url: str = "") -> str:
     """A site, a facilitator, a consent and a ready clip whose playback rendition is
     ``size`` random bytes (also written in plaintext to ``plain``); returns the clip id."""
     from config import load_settings
@@ -79,7 +86,7 @@ def build_installation(home: Path, plain: Path, size: int) -> str:
     from storage.db.tenancy import Site
     from webapp.composition import build_services, initialize
 
-    settings = load_settings(environ={}, overrides=overrides(home))
+    settings = load_settings(environ={}, overrides=overrides(home, database_url))
     initialize(settings)
     svc = build_services(settings)
     setup = Actor.system("bench")
@@ -126,7 +133,7 @@ def build_installation(home: Path, plain: Path, size: int) -> str:
 # -- the server (child process) ------------------------------------------------------
 
 
-def serve(home: Path, plain: Path) -> None:
+def serve(home: Path, plain: Path, database_url: str = "") -> None:
     """Serve verp and the plaintext baseline on one threaded werkzeug server."""
     from flask import Flask, Response, send_file
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
@@ -138,7 +145,7 @@ def serve(home: Path, plain: Path) -> None:
 
     # One log line per request would be timed too (equally for both sides): keep quiet.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    settings = load_settings(environ={}, overrides=overrides(home))
+    settings = load_settings(environ={}, overrides=overrides(home, database_url))
     app = create_app(services=build_services(settings))
     baseline = Flask("bench_plain")
     baseline.config["USE_X_SENDFILE"] = False
@@ -275,12 +282,19 @@ def annotation_create(base: str, clip_id: str, clients: int, per_client: int) ->
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.postgres:
+        with pg_schema(args.postgres, "bench_web") as url:
+            return _run(args, url)
+    return _run(args, "")
+
+
+def _run(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
     size = args.size_mib * MiB
     with tempfile.TemporaryDirectory(prefix="verp-bench-web-") as tmp:
         home, plain = Path(tmp) / "home", Path(tmp) / "plain.bin"
-        clip_id = build_installation(home, plain, size)
+        clip_id = build_installation(home, plain, size, database_url)
         child = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(home), str(plain)],
+            [sys.executable, __file__, "--serve", str(home), str(plain), database_url],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip
         try:
@@ -289,6 +303,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if not line.startswith("READY "):
                 raise RuntimeError("the bench server did not start")
             base = f"http://127.0.0.1:{int(line.split()[1])}"
+            if args.annotations_only:
+                notes = annotation_create(base, clip_id, args.clients, args.per_client)
+                return annotations_report(args, notes)
             http, _ = signed_in(base)
             urls = {
                 "encrypted": f"{base}/api/v1/clips/{clip_id}/media",
@@ -303,6 +320,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             child.terminate()
             child.wait(timeout=10)
     return report(args, range_stats, overhead, streams, notes)
+
+
+def _notes_target(args: argparse.Namespace, notes: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **notes,
+        "database": "postgresql" if args.postgres else "sqlite",
+        "target_p95_ms_max": TARGET_ANNOTATION_P95_MS,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def annotations_report(args: argparse.Namespace, notes: dict[str, Any]) -> dict[str, Any]:
+    """The result of ``--annotations-only``."""
+    return {
+        "server": "werkzeug threaded, one process; client: requests keep-alive",
+        "annotation_create": _notes_target(args, notes),
+        "targets_met": notes["p95_ms"] <= TARGET_ANNOTATION_P95_MS,
+    }
 
 
 def report(
@@ -331,8 +366,10 @@ def report(
             "target_ratio_min": TARGET_STREAM_RATIO,
             "times_an_8_mbit_s_video": round(over_video, 1),
         },
-        "annotation_create": notes,
-        "targets_met": p95_ratio <= TARGET_RANGE_P95_RATIO and stream_ratio >= TARGET_STREAM_RATIO,
+        "annotation_create": _notes_target(args, notes),
+        "targets_met": p95_ratio <= TARGET_RANGE_P95_RATIO
+        and stream_ratio >= TARGET_STREAM_RATIO
+        and notes["p95_ms"] <= TARGET_ANNOTATION_P95_MS,
     }
 
 
@@ -343,10 +380,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--per-client", type=int, default=10)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--serve", nargs=2, metavar=("HOME", "PLAIN"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--postgres", nargs="?", const=DEFAULT_POSTGRES, default="", metavar="URL",
+        help="run on a fresh schema of this PostgreSQL server instead of SQLite",
+    )  # fmt: skip
+    parser.add_argument(
+        "--annotations-only", action="store_true", help="only the annotation_create figure"
+    )
+    parser.add_argument("--serve", nargs=3, metavar=("HOME", "PLAIN", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve(Path(args.serve[0]), Path(args.serve[1]))
+        serve(Path(args.serve[0]), Path(args.serve[1]), args.serve[2])
         return 0
     result = run(args)
     if args.json:

@@ -237,3 +237,44 @@ def test_policy_change_recomputes_and_is_audited_once(
         assert entries[1].details["previous_hash"] == entries[0].details["policy_hash"]
         assert entries[1].details["clips_changed"] == 1
         assert entries[1].site_id == world.site_id
+
+
+def test_batched_sweep_recompute_matches_one_clip_at_a_time(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """apply_policies reads consents per batch; each clip ends as recompute_clip says."""
+    import storage.retention as retention_module
+    from storage.db.footage import Clip
+    from storage.retention import apply_policies, recompute_clip
+
+    monkeypatch.setattr(retention_module, "RECOMPUTE_BATCH", 2)  # several batches
+    world = make_world(services)
+    kept = make_consent(services, world, purposes=("family-review", "supervision"))
+    short = make_consent(services, world, purposes=("family-review",), form_reference="CF-2")
+    gone = make_consent(services, world, form_reference="CF-3")
+    with services.db.session() as session:
+        row = session.get(Consent, gone)
+        assert row is not None
+        row.withdrawn_purposes = list(row.purposes)
+        row.withdrawn_at = services.clock.now()
+    clips = [
+        make_clip(services, world, consent, kind=kind, review_rows=False)
+        for consent in (kept, short, gone)
+        for kind in ("home-visit", "group-delivery")
+    ]
+    with services.db.session() as session:
+        for clip_id in clips:  # stale values, so the sweep has something to change
+            session.get_one(Clip, clip_id).delete_after = None
+    with services.db.session() as session:
+        apply_policies(session, services.audit, services.settings.retention, ADMIN)
+    with services.db.session() as session:
+        swept = {c: session.get_one(Clip, c).delete_after for c in clips}
+    with services.db.session() as session:
+        for clip_id in clips:
+            clip = session.get_one(Clip, clip_id)
+            recompute_clip(session, services.settings.retention, clip, world.site_slug)
+            assert clip.delete_after is not None
+            assert swept[clip_id] == clip.delete_after
+        session.rollback()
+    withdrawn = [swept[c] for c in clips[4:]]
+    assert withdrawn == [services.clock.now()] * 2  # no purpose left: due at the withdrawal
