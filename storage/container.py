@@ -390,8 +390,8 @@ def decrypt_stream(source: BinaryIO, sink: Writable, data_key: bytes, binding: B
     total = 0
     try:
         for chunk in _decrypt_segments(source, data_key, binding, pool):
+            total += len(chunk)  # before emit: the view is handed to another thread
             pool.emit(chunk)
-            total += len(chunk)
     except BaseException:
         pool.abort()
         raise

@@ -102,7 +102,6 @@ class WriteBehind:
                     self._sink.write(view)
                 except BaseException as exc:  # handed to the caller's thread
                     self._error = exc
-            buf = view.obj
-            view.release()
+            buf = view.obj  # the caller's view stays usable (never released here)
             assert isinstance(buf, bytearray)
             self._free.put(buf)

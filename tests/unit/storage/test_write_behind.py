@@ -57,6 +57,17 @@ def test_writes_every_submitted_prefix_in_order_with_reused_buffers() -> None:
     assert len(seen) == 2  # the pool, not a new buffer per write
 
 
+def test_a_submitted_view_stays_usable_by_the_caller() -> None:
+    sink = Recording()
+    behind = WriteBehind(sink, 8)
+    view = behind.acquire()[:3]
+    view[:] = b"abc"
+    behind.submit(view)
+    behind.close()  # the write has happened on the other thread
+    assert len(view) == 3 and bytes(view) == b"abc"
+    assert sink.writes == [b"abc"]
+
+
 def test_a_write_failure_is_raised_in_the_callers_thread_and_later_buffers_dropped() -> None:
     sink = Recording(fail_on=1, exc=OSError("disk full"))
     behind = WriteBehind(sink, 4, depth=1)
@@ -153,3 +164,14 @@ class BlobSink:
     def write(self, data: bytes | bytearray | memoryview, /) -> int:
         self.target += data
         return len(memoryview(data).cast("B"))
+
+
+def test_pipelined_round_trip_of_many_segments_under_thread_interleaving() -> None:
+    seg = PIPELINE_MIN_SEGMENT
+    data = os.urandom(seg * 96 + 7)
+    blob = bytearray()
+    assert encrypt_stream(io.BytesIO(data), BlobSink(blob), KEY, BINDING, seg) == len(blob)
+    for _ in range(3):
+        out = io.BytesIO()
+        assert decrypt_stream(io.BytesIO(bytes(blob)), out, KEY, BINDING) == len(data)
+        assert out.getvalue() == data
