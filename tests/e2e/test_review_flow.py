@@ -29,7 +29,7 @@ from tests.e2e.conftest import LiveServer
 from tests.e2e.test_pages import CHECKS
 from tests.e2e.test_upload_flow import TABLET_LANDSCAPE, TABLET_PORTRAIT, sign_in, sign_out
 from tests.media import plain_mp4
-from webapp.demo import SITE_SLUG
+from webapp.demo import SITE_SLUG, email
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +57,10 @@ def _consent(family: str) -> ConsentInput:
 def clips(live_server: LiveServer, tmp_path: Path) -> Clips:
     svc = live_server.services
     with svc.db.session() as db:
-        people = {u.role: u for u in db.scalars(select(User).where(User.email.like("%demo%")))}
+        people = {
+            role: db.scalars(select(User).where(User.email == email(role))).one()
+            for role in ("facilitator", "supervisor")
+        }
         facilitator = Actor(people["facilitator"].id, "facilitator", people["facilitator"].site_id)
         supervisor = Actor(people["supervisor"].id, "supervisor", people["supervisor"].site_id)
     video = plain_mp4(
@@ -173,7 +176,7 @@ def test_review_flow_in_the_browser(
     page.reload()
     page.locator(".thread", has_text="Smiling").wait_for()
     # The coded cue is a tick on the timeline (the still has its own dashed marker).
-    marker = "#markers .marker--point:not(.marker--moment)[aria-label*='Smiling']"
+    marker = "#markers .marker--point:not(.marker--moment)[data-label*='Smiling']"
     wait_until(page, f'() => document.querySelectorAll("{marker}").length === 1')
 
     page.goto(f"{base}/clips/{clips.home}/shared-review")
