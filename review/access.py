@@ -5,8 +5,9 @@ The rules (they match webapp.authz's clip scope, so a page and its data agree):
 * Everyone is confined to their own site; another site's clip is NotFound, and so is a
   clip of one's own site that one does not review (the same answer as a missing id).
 * Reviewers are facilitators and supervisors. A supervisor reviews every clip of the
-  site; a facilitator reviews the clips they uploaded and the footage in which they are
-  the filmed trainee (``Clip.trainee_id``) — so a supervisor's shared comments on a
+  site; a facilitator reviews the clips they uploaded, the footage in which they are
+  the filmed trainee (``Clip.trainee_id``) and the clips of the groups they
+  co-facilitate — so a supervisor's shared comments on a
   trainee's group session are visible to that trainee. DPOs and admins never read
   annotations (they describe the footage): PermissionDenied.
 * Each use must be covered by the clip's consent (``storage.purposes``): a facilitator
@@ -42,6 +43,7 @@ from storage.db.footage import Clip
 from storage.db.review import Annotation
 from storage.db.tenancy import Site
 from storage.locking import lock_row
+from storage.programme import is_facilitator
 from storage.purposes import default_purpose, require_clip_purpose
 
 REVIEWER_ROLES = ("facilitator", "supervisor")
@@ -54,22 +56,27 @@ def is_system(actor: Actor) -> bool:
     return actor.role == "system"
 
 
-def can_review(actor: Actor, clip: Clip) -> bool:
-    """Whether ``actor`` may read the clip's shared review (same-site check included)."""
+def can_review(session: Session, actor: Actor, clip: Clip) -> bool:
+    """Whether ``actor`` may read the clip's shared review (same-site check included).
+
+    A facilitator reviews what they uploaded, what they are filmed in as a trainee, and
+    every clip of the groups they co-facilitate (both co-facilitators prepare and hold
+    the shared review with the family: docs/programme.md).
+    """
     if is_system(actor):
         return actor.site_id is None or actor.site_id == clip.site_id
     if actor.site_id != clip.site_id or actor.role not in REVIEWER_ROLES:
         return False
-    if actor.role == "supervisor":
+    if actor.role == "supervisor" or actor.id in (clip.uploaded_by, clip.trainee_id):
         return True
-    return actor.id in (clip.uploaded_by, clip.trainee_id)
+    return clip.group_id is not None and is_facilitator(session, clip.group_id, actor.id)
 
 
-def can_see(actor: Actor, clip: Clip, annotation: Annotation) -> bool:
+def can_see(session: Session, actor: Actor, clip: Clip, annotation: Annotation) -> bool:
     """Whether ``actor`` may read this (not deleted) annotation of ``clip``."""
     if annotation.deleted_at is not None or annotation.clip_id != clip.id:
         return False
-    if not can_review(actor, clip):
+    if not can_review(session, actor, clip):
         return False
     return annotation.visibility == "shared" or annotation.author_id == actor.id
 
@@ -106,7 +113,7 @@ def load_clip(
         raise NotFound(f"no clip {clip_id}")
     if write and is_system(actor):
         raise PermissionDenied("system actors do not write annotations")
-    if not can_review(actor, clip):
+    if not can_review(session, actor, clip):
         raise NotFound(f"no clip {clip_id}")
     if not is_system(actor) or purpose is not None:
         chosen = purpose or default_purpose(clip.kind, actor.role)
@@ -172,7 +179,7 @@ def load_annotation(
         annotation = lock_row(session, Annotation, annotation_id)
         if annotation is None:
             raise NotFound(f"no annotation {annotation_id}")
-    if not can_see(actor, clip, annotation):
+    if not can_see(session, actor, clip, annotation):
         raise NotFound(f"no annotation {annotation_id}")
     return annotation, clip
 

@@ -114,5 +114,5 @@ def links_of_clip(session: Session, actor: Actor, clip_id: str) -> list[Annotati
     rows: list[Annotation] = (
         list(session.scalars(select(Annotation).where(Annotation.id.in_(ids)))) if ids else []
     )
-    visible = {a.id for a in rows if can_see(actor, clip, a)}
+    visible = {a.id for a in rows if can_see(session, actor, clip, a)}
     return [link for link in links if link.source_id in visible and link.target_id in visible]
