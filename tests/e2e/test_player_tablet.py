@@ -147,6 +147,7 @@ def test_video_and_first_code_are_in_view(
         page.mouse.wheel(0, 900)
         page.wait_for_timeout(300)
         assert inside(page, "#video")["inside"]
+        page.screenshot(path=str(SCREENSHOTS / f"player-{width}x{height}-scrolled.png"))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("() => window.scrollTo(0, 0)")
     page.screenshot(path=str(SCREENSHOTS / f"player-{width}x{height}.png"))
@@ -185,6 +186,25 @@ def test_touch_codes_the_paused_frame_and_a_stretch(
     page.locator("#palette-status", has_text="Added Mutual gaze").wait_for()
     [stretch] = [a for a in listed(page) if a["end_ms"] is not None and a["start_frame"] == frame]
     assert stretch["end_ms"] == page.evaluate(f"() => window.verpPlayer.frameStartMs({end_frame})")
+    # A long press arms a code without the tick box; a tap on it ends the stretch.
+    page.locator("#interval-mode").tap()  # off again: a plain tap codes one frame
+    held_from = settle(page)
+    giggling = page.locator(".code[data-code=giggling]")
+    gbox = giggling.bounding_box()
+    assert gbox is not None
+    page.mouse.move(gbox["x"] + gbox["width"] / 2, gbox["y"] + gbox["height"] / 2)
+    page.mouse.down()
+    page.wait_for_timeout(800)
+    page.mouse.up()
+    page.locator(".code--armed[data-code=giggling]").wait_for()
+    assert not [a for a in listed(page) if a["codes"][0]["id"] == "giggling"]  # not yet
+    for _ in range(4):
+        page.locator("#frame-fwd").tap()
+    held_to = settle(page)
+    giggling.tap()
+    page.locator("#palette-status", has_text="Added Giggling").wait_for()
+    [held] = [a for a in listed(page) if a["codes"][0]["id"] == "giggling"]
+    assert (held["start_frame"], held["end_frame"]) == (held_from, held_to - 1)  # end exclusive
     # A marker tap seeks to its annotation and shows it in the list.
     marker = page.locator(f"#markers .marker[data-id='{new['id']}']")
     page.locator("#frame-back").tap()
@@ -213,6 +233,7 @@ def test_a_shape_survives_reload_and_shows_in_the_shared_review(
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.6, steps=5)
     page.mouse.up()
+    page.locator("#draw").screenshot(path=str(SCREENSHOTS / "player-draw-tools-1180x820.png"))
     page.locator("#note").fill("Her hand reaches out")
     page.locator("#save").click()
     mine = page.locator(".thread__text", has_text="Her hand reaches out")
