@@ -237,6 +237,7 @@ def test_notice_count_appears_after_a_reply(
 
     page.goto(f"{base}/clips")
     assert page.locator(".mainnav .nav-count").inner_text().startswith("1")
+    screenshot(page, f"feedback-library-notice-count-{size}")
     page.get_by_role("link", name=re.compile("^Notices")).click()
     item = page.locator(".notice-list__item--new")
     assert "replied to your annotation on Group session 3" in item.inner_text()

@@ -24,6 +24,10 @@
     function show(name) {
       Object.keys(parts).forEach(function (key) { parts[key].hidden = key !== name; });
       root.setAttribute("data-state", name);
+      /* the page's own Cancel is for a clip still waiting; while sending, the one in the
+         progress panel (which also terminates the upload) takes its place */
+      var pageCancel = document.querySelector("[data-cancel-form]");
+      if (pageCancel) { pageCancel.hidden = name !== "choose"; }
     }
 
     function setBar(percent) {
@@ -106,7 +110,8 @@
           }
         },
         onRetry: function (delay, reason) {
-          say("The connection dropped. Trying again in " + Math.round(delay / 1000) + " seconds. Keep this page open.");
+          var seconds = Math.round(delay / 1000);
+          say("The connection dropped. Trying again in " + seconds + (seconds === 1 ? " second" : " seconds") + ". Keep this page open.");
         },
         onSuccess: function () {
           if (fields["cancel-row"]) { fields["cancel-row"].hidden = true; }
