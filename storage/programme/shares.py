@@ -48,8 +48,9 @@ def share_clip(
     (revoke it to change its period). A system actor (the CLI) names the supervisor or
     admin of the clip's site who decided the share with ``shared_by``. Raises
     PermissionDenied (role), NotFound (clip not at the actor's site or destroyed; unknown
-    or inactive supervisor), ValidationError (days
-    not 1-MAX_SHARE_DAYS, no reason, the recipient is not a supervisor) and ConsentError
+    or inactive supervisor), ValidationError (days not 1-MAX_SHARE_DAYS, no reason, the
+    recipient is not a supervisor, a group recording not placed in a group session with
+    the families present) and ConsentError
     when the consent of anyone filmed does not cover supervision.
     """
     require_role(actor, SHARE_ROLES, "share footage")
@@ -64,6 +65,12 @@ def share_clip(
     supervisor = active_user(session, supervisor_id, None)
     if supervisor.role != "supervisor":
         raise ValidationError(f"clips are shared with supervisors; {supervisor.email} is not one")
+    if clip.kind == "group-delivery" and clip.session_id is None:
+        # Without the session we cannot know who was in the room, so not whose consent
+        # a share needs (a recording from before groups, or placed nowhere).
+        raise ValidationError(
+            "record which group session this is and the families present before sharing it"
+        )
     if SHARE_PURPOSE not in effective_purposes(session, clip):
         raise ConsentError("not everyone filmed has consented to supervision")
     decided_by = _decider(session, actor, clip.site_id, shared_by)

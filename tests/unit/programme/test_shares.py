@@ -19,6 +19,7 @@ from storage.programme import (
     share_clip,
     share_state,
 )
+from tests.conftest import START
 from tests.unit.programme.world import OPERATOR, Programme, build, clip, consent
 from webapp.composition import Services
 
@@ -122,3 +123,14 @@ def test_a_share_needs_the_consent_to_cover_supervision(services: Services) -> N
 
     with pytest.raises(ConsentError):
         _share(services, prog, clip_id)
+
+
+def test_a_group_recording_placed_in_no_session_cannot_be_shared(services: Services) -> None:
+    """Without the session nobody knows who was in the room, so whose consent is needed."""
+    prog = build(services)
+    given = consent(services, prog, "FAM-A1")  # covers supervision
+    clip_id = clip(services, prog, given, kind="group-delivery", group="G-A")
+    with pytest.raises(ValidationError, match="families present"):
+        _share(services, prog, clip_id)
+    with services.db.session() as session:
+        assert active_share(session, clip_id, prog.users["south_supervisor"], START) is None
