@@ -2,7 +2,7 @@
 
 Starts, all on 127.0.0.1 and all as children of this process:
 
-* a fresh schema on the running PostgreSQL (``--postgres``, default the test server);
+* a fresh database on the running PostgreSQL (``--postgres``, default the test server);
 * a private huey queue name on the running Redis (``--redis``);
 * a moto S3 + KMS server (a child process; a fresh bucket and KMS key);
 * two ``verp serve`` web processes (gunicorn, gthread) and two ``verp worker``s on
@@ -189,20 +189,22 @@ def wait_http(url: str, proc: subprocess.Popen[str], name: str) -> None:
 
 
 @contextmanager
-def pg_schema(base_url: str) -> Iterator[str]:
-    """A fresh schema on the PostgreSQL server; yields a URL using it; dropped after."""
+def pg_database(base_url: str) -> Iterator[str]:
+    """A fresh database on the PostgreSQL server of ``base_url``; yields its URL; dropped
+    after. A database, not a schema: the audit chain's advisory lock is per database,
+    so other users of ``base_url``'s database (a test run) cannot stall the bench."""
     import sqlalchemy
+    from sqlalchemy.engine import make_url
 
-    schema = f"load_{uuid.uuid4().hex[:12]}"
-    engine = sqlalchemy.create_engine(base_url)
+    name = f"verp_load_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(base_url, isolation_level="AUTOCOMMIT")
     try:
-        with engine.begin() as conn:
-            conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
-        sep = "&" if "?" in base_url else "?"
-        yield f"{base_url}{sep}options=-csearch_path%3D{schema}"
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+        yield make_url(base_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        with engine.begin() as conn:
-            conn.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         engine.dispose()
 
 
@@ -449,7 +451,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         logs.mkdir()
         children = Children(logs)
         stack.callback(children.stop)
-        db_url = stack.enter_context(pg_schema(args.postgres))
+        db_url = stack.enter_context(pg_database(args.postgres))
         queue_url = stack.enter_context(redis_queue(args.redis))
         moto = children.start(
             "moto", [sys.executable, __file__, "--moto"], {**os.environ, **_AWS_ENV},
@@ -541,7 +543,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ratio = overall.get("range_ratio_to_nginx", {}).get("p95", float("inf"))
     errors = sum(total.errors.values())
     return {
-        "stack": "PostgreSQL (fresh schema) + Redis queue + moto S3/KMS + 2 x verp serve "
+        "stack": "PostgreSQL (fresh database) + Redis queue + moto S3/KMS + 2 x verp serve "
         f"(gunicorn gthread, {args.web_workers} worker x {args.threads} threads) + "
         "2 x verp worker; baseline nginx sendfile on the same plaintext",
         "rendition_mib": args.size_mib,
