@@ -22,7 +22,14 @@ from storage.programme import create_group, enrol_family, move_family, set_sessi
 from storage.programme.overview import group_overview, session_label, site_groups
 from storage.programme.report import group_figures
 from storage.programme.scope import FACILITATOR_ROLES, MANAGE_ROLES
-from webapp.authz import ALL_ROLES, load_group, load_site_row, requires, user_or_401
+from webapp.authz import (
+    ALL_ROLES,
+    FOOTAGE_ROLES,
+    load_group,
+    load_site_row,
+    requires,
+    user_or_401,
+)
 from webapp.context import services, unit_of_work
 
 bp = Blueprint("groups", __name__, url_prefix="/groups")
@@ -92,6 +99,8 @@ def group(group_id: str) -> str:
         other_groups=others,
         can_manage=_can_manage(user.role),
         can_record_supervision=user.role == "supervisor",
+        # Supervision notes describe footage: like annotations, not for DPOs or admins.
+        show_notes=user.role in FOOTAGE_ROLES,
         max_families=MAX_FAMILIES,
         now=now,
     )

@@ -169,6 +169,11 @@ def test_supervisor_records_a_supervision_with_escaped_notes(
     page = client.get(f"/groups/{group.id}").get_data(as_text=True)
     assert "1 of 3" in page
     assert XSS not in page and "Talked about pacing &lt;script&gt;" in page
+    for role in ("dpo", "admin"):  # the notes describe footage: not for these roles
+        reader = client.application.test_client()
+        login_as(reader, role)
+        seen = reader.get(f"/groups/{group.id}").get_data(as_text=True)
+        assert "1 of 3" in seen and "Talked about pacing" not in seen
     with services.db.session() as db:
         assert len(list(db.scalars(select(SupervisionSession)))) == 1
     assert audit_actions(services, "supervision.record")
