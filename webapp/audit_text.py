@@ -9,8 +9,10 @@ An action this module does not know still reads sensibly (its id, humanised).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session
 from storage.audit.people import system_label
 from storage.db.footage import Clip, Consent
 from storage.db.governance import AuditEntry
+from storage.db.programme import Family, Group
 from storage.db.tenancy import User
 from webapp.audit_words import GROUPS, PHRASES
 from webapp.labels import KIND_LABELS, PURPOSE_NAMES, ROLE_LABELS, label
@@ -32,7 +35,11 @@ REFUSALS = {
 }
 _ID_KEYS = ("clip_id", "consent_id", "user_id", "supervisor_id", "signed_off_by", "trainee")
 _FIRST = frozenset({"purposes", "purpose", "refusal", "reason"})
-_HIDDEN_KEYS = frozenset({"head_hash", "previous_hash", "policy_hash", "blob_id", "key_id"})
+_HIDDEN_KEYS = frozenset(
+    {"head_hash", "previous_hash", "policy_hash", "blob_id", "key_id", "rendition", "method"}
+)
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(\+00:00|Z)?")
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,22 @@ class Names:
     people: dict[str, Person] = field(default_factory=dict)
     clips: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (family, kind)
     consents: dict[str, str] = field(default_factory=dict)  # id -> family code
+    groups: dict[str, str] = field(default_factory=dict)  # id -> group code
+    families: dict[str, str] = field(default_factory=dict)  # id -> family code
+
+    def thing(self, ident: str) -> str:
+        """Any id as the person, clip, consent, group or family it is; else ``item <8>``."""
+        if ident in self.people or ident.startswith("system:"):
+            return self.person(ident)
+        if ident in self.clips:
+            return self.clip(ident)
+        if ident in self.consents:
+            return self.consent(ident)
+        if ident in self.groups:
+            return f"group {self.groups[ident]}"
+        if ident in self.families:
+            return f"family {self.families[ident]}"
+        return f"item {ident[:8]}"
 
     def person(self, user_id: str | None) -> str:
         """A user id as ``Name (Role)``; system actors and unknown ids read safely."""
@@ -101,43 +124,55 @@ def group_of(action: str) -> str:
 
 
 def load_names(session: Session, entries: Sequence[AuditEntry]) -> Names:
-    """Batch-load every person, clip and consent ``entries`` mention (3 queries at most)."""
-    user_ids: set[str] = set()
-    clip_ids: set[str] = set()
-    consent_ids: set[str] = set()
+    """Batch-load every person, clip, consent, group and family the ``entries`` mention —
+    their actor, target and any id inside their details — in at most 5 queries (one per
+    kind, whatever the number of entries)."""
+    ids: set[str] = set()
     for entry in entries:
         if entry.actor_id and not entry.actor_id.startswith("system:"):
-            user_ids.add(entry.actor_id)
-        bucket = {"user": user_ids, "clip": clip_ids, "consent": consent_ids}.get(
-            entry.target_type or ""
-        )
-        if bucket is not None and entry.target_id:
-            bucket.add(entry.target_id)
-        details = entry.details or {}
-        for key in ("user_id", "supervisor_id", "signed_off_by", "trainee"):
-            if isinstance(details.get(key), str):
-                user_ids.add(details[key])
-        if isinstance(details.get("clip_id"), str):
-            clip_ids.add(details["clip_id"])
-        if isinstance(details.get("consent_id"), str):
-            consent_ids.add(details["consent_id"])
+            ids.add(entry.actor_id)
+        if entry.target_id and _UUID.fullmatch(entry.target_id):
+            ids.add(entry.target_id)
+        _collect(entry.details, ids)
     names = Names()
-    if user_ids:
-        rows = session.execute(
-            select(User.id, User.display_name, User.email, User.role).where(User.id.in_(user_ids))
+    if not ids:
+        return names
+    rows = session.execute(
+        select(User.id, User.display_name, User.email, User.role).where(User.id.in_(ids))
+    )
+    names.people = {r.id: Person(r.id, r.display_name, r.email, r.role) for r in rows}
+    rest = ids - names.people.keys()
+    if rest:
+        found = session.execute(
+            select(Clip.id, Clip.family_code, Clip.kind).where(Clip.id.in_(rest))
         )
-        names.people = {r.id: Person(r.id, r.display_name, r.email, r.role) for r in rows}
-    if clip_ids:
-        rows = session.execute(
-            select(Clip.id, Clip.family_code, Clip.kind).where(Clip.id.in_(clip_ids))
-        )
-        names.clips = {r.id: (r.family_code, r.kind) for r in rows}
-    if consent_ids:
-        rows = session.execute(
-            select(Consent.id, Consent.family_code).where(Consent.id.in_(consent_ids))
-        )
-        names.consents = {r.id: r.family_code for r in rows}
+        names.clips = {r.id: (r.family_code, r.kind) for r in found}
+        rest -= names.clips.keys()
+    if rest:
+        pairs = session.execute(select(Consent.id, Consent.family_code).where(Consent.id.in_(rest)))
+        names.consents = {r.id: r.family_code for r in pairs}
+        rest -= names.consents.keys()
+    if rest:
+        codes = session.execute(select(Group.id, Group.code).where(Group.id.in_(rest)))
+        names.groups = {r.id: r.code for r in codes}
+        rest -= names.groups.keys()
+    if rest:
+        codes = session.execute(select(Family.id, Family.code).where(Family.id.in_(rest)))
+        names.families = {r.id: r.code for r in codes}
     return names
+
+
+def _collect(value: Any, ids: set[str]) -> None:
+    """Every UUID-looking string inside ``value`` (nested lists and mappings)."""
+    if isinstance(value, str):
+        if _UUID.fullmatch(value):
+            ids.add(value)
+    elif isinstance(value, list):
+        for item in value:
+            _collect(item, ids)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _collect(item, ids)
 
 
 def describe(entry: AuditEntry, names: Names) -> Described:
@@ -163,6 +198,8 @@ def _target(entry: AuditEntry, names: Names) -> str:
         return names.person(ident)
     if kind == "site":
         return ""
+    if kind in ("group", "family") or ident in names.groups or ident in names.families:
+        return names.thing(ident)
     return f"{_humanise(kind).lower() or 'item'} {ident[:8]}"
 
 
@@ -211,7 +248,7 @@ def _detail(key: str, value: Any, names: Names) -> str:
     if key == "role" and isinstance(value, str):
         return f"Role: {label(ROLE_LABELS, value)}."
     if key in ("old", "new"):
-        return f"{'Before' if key == 'old' else 'After'}: {_plain(value)}."
+        return f"{'Before' if key == 'old' else 'After'}: {_plain(value, names)}."
     if key == "path":
         return f"Address: {value}."
     if key == "refusal":
@@ -224,23 +261,38 @@ def _detail(key: str, value: Any, names: Names) -> str:
         return f"Page: {_humanise(str(value).split('.')[-1]).lower()}."
     if key == "posters":
         return ""  # the poster ids of a list; the count says how many
-    return f"{_humanise(key)}: {_plain(value)}."
+    if key in _HIDDEN_KEYS or (key.endswith("_id") and isinstance(value, str)):
+        thing = names.thing(value) if isinstance(value, str) else ""
+        return "" if not thing or thing.startswith("item ") else f"{_humanise(key[:-3])}: {thing}."
+    return f"{_humanise(key)}: {_plain(value, names)}."
 
 
 def _purposes(values: Iterable[Any]) -> str:
     return ", ".join(label(PURPOSE_NAMES, str(v)) for v in values) or "none"
 
 
-def _plain(value: Any) -> str:
+def _plain(value: Any, names: Names | None = None) -> str:
+    """A detail value in words: ids by name, ISO times as dates, lists joined."""
+    names = names or Names()
     if isinstance(value, list):
-        return ", ".join(_plain(v) for v in value) or "none"
+        return ", ".join(_plain(v, names) for v in value) or "none"
     if isinstance(value, dict):
-        return "; ".join(f"{_humanise(str(k)).lower()} {_plain(v)}" for k, v in value.items())
+        return "; ".join(
+            _plain(v, names)
+            if _UUID.fullmatch(str(v))
+            else f"{_humanise(str(k)).lower()} {_plain(v, names)}"
+            for k, v in value.items()
+        )
     if isinstance(value, bool):
         return "yes" if value else "no"
     if value is None:
         return "none"
-    return str(value)
+    text = str(value)
+    if _UUID.fullmatch(text):
+        return names.thing(text)
+    if _ISO_TIME.fullmatch(text):
+        return datetime.fromisoformat(text).strftime("%d %b %Y, %H:%M UTC")
+    return text
 
 
 def _humanise(token: str) -> str:

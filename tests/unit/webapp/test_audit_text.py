@@ -115,3 +115,27 @@ def test_user_text_comes_back_as_plain_text_for_the_template_to_escape() -> None
     said = describe(_entry("auth.login", details={"reason": "<b>x</b>"}), names)
     assert said.who == "<img src=x> (Facilitator)"  # escaped by Jinja, not double-escaped
     assert said.details == "Reason given: “<b>x</b>”."
+
+
+def test_ids_inside_details_read_as_names_and_times_as_dates() -> None:
+    user = "df4179bf-de32-4d23-b7e4-cc325f73e430"
+    group = "92f38a1b-0000-4000-8000-000000000000"
+    names = Names(
+        people={user: Person(user, "Sam Reed", "sam@x.org", "facilitator")},
+        groups={group: "GRP-B"},
+    )
+    entry = _entry(
+        "group.create",
+        target_type="group",
+        target_id=group,
+        details={
+            "facilitators": [{"user_id": user, "trainee": False}],
+            "programme_end": "2027-01-29T10:00:00+00:00",
+            "training_block_id": "13bf6c40-51c7-44cf-92d7-75d0fd2e4b60",  # unknown: left out
+        },
+    )
+    said = describe(entry, names)
+    assert said.what == "Created group GRP-B"
+    assert said.details == (
+        "Facilitators: Sam Reed (Facilitator); trainee no. Programme end: 29 Jan 2027, 10:00 UTC."
+    )
