@@ -220,7 +220,10 @@ def poster(clip_id: str) -> Response:
         if blob is None:
             raise NotFound(f"clip {clip_id} has no poster")
         data = b"".join(svc.vault.iter_plaintext(db, blob))
-        if not covered(db, user, row.id, request.args.get("via", "")):
+        # A list entry is written in the viewer's site's log: it covers only that site's
+        # clips, so a clip shared in from another site is audited in its own site's log.
+        same_site = row.site_id == user.site_id
+        if not same_site or not covered(db, user, row.id, request.args.get("via", "")):
             svc.audit.append(
                 db,
                 user.actor,

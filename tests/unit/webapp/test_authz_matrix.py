@@ -508,3 +508,38 @@ def test_group_session_footage_needs_every_present_familys_consent(
     login_as(supervisor, "supervisor")
     # metadata is visible; the footage is not, because FAM-A77 did not consent to supervision
     assert _reach(supervisor, clip_id) == [200, 200, 403]
+
+
+def test_a_poster_of_a_shared_clip_is_audited_in_the_clips_own_site(
+    app: Flask, world: World, services: Any, login_as: LoginAs
+) -> None:
+    """A list entry sits in the viewer's site's log; it must not hide from the clip's
+    site's DPO that a supervisor elsewhere saw a frame of its footage."""
+    from sqlalchemy import select
+
+    from storage.audit import Actor
+    from storage.db.governance import AuditEntry
+    from storage.programme import share_clip
+
+    team = _case_team(services, world)
+    site = world.sites["a"]
+    with services.db.session() as db:
+        share_clip(
+            db, services.audit, Actor(site.users["supervisor"], "supervisor", site.id),
+            clip_id=team.clip, supervisor_id=world.sites["b"].users["supervisor"], days=7,
+            reason="national training team review",
+        )  # fmt: skip
+    national = app.test_client()
+    login_as(national, "supervisor", "b")
+    national.get("/clips")
+    with services.db.session() as db:
+        listed = db.scalars(select(AuditEntry.seq).where(AuditEntry.action == "library.view")).all()
+    assert listed
+    assert national.get(f"/clips/{team.clip}/poster?via={listed[-1]}").status_code == 200
+    with services.db.session() as db:
+        entries = db.scalars(
+            select(AuditEntry).where(
+                AuditEntry.action == "clip.poster", AuditEntry.target_id == team.clip
+            )
+        ).all()
+    assert [e.site_id for e in entries] == [site.id]
