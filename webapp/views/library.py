@@ -189,9 +189,15 @@ def clip(clip_id: str) -> str:
         via = svc.audit.append(
             db, user.actor, "clip.view", target_type="clip", target_id=row.id, site_id=row.site_id
         ).seq
+    # A supervisor of another site reaches a clip only through a share: the holding
+    # site's consent form, families present and legal holds are not theirs to see.
+    shared_in = row.site_id != user.site_id
+    if shared_in:
+        consent, held, present, allowed = None, False, [], []
     return render_template(
         "library/clip.html",
         clip=row,
+        shared_in=shared_in,
         consent=consent,
         held=held,
         now=svc.clock.now(),

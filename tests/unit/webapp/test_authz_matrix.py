@@ -543,3 +543,7 @@ def test_a_poster_of_a_shared_clip_is_audited_in_the_clips_own_site(
             )
         ).all()
     assert [e.site_id for e in entries] == [site.id]
+    # The clip page shows the footage's facts, not the holding site's consent records.
+    page = national.get(f"/clips/{team.clip}").get_data(as_text=True)
+    assert "Shared with you for supervision" in page
+    assert "Consent form" not in page and "Taken by" not in page
