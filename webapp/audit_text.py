@@ -228,7 +228,7 @@ def _detail(key: str, value: Any, names: Names) -> str:
     if key == "consent_id" and isinstance(value, str):
         return f"Under {names.consent(value)}."
     if key in _ID_KEYS and isinstance(value, str):
-        return f"{_humanise(key)}: {names.person(value)}."
+        return f"{_humanise(key.removesuffix('_id'))}: {names.person(value)}."
     if key == "page":
         return f"Page: {_humanise(str(value)).lower()}."
     if key == "all" and isinstance(value, bool):

@@ -69,7 +69,7 @@ def test_a_known_action_reads_as_a_sentence() -> None:
     )
     said = describe(entry, NAMES)
     assert said.who == "Dana Reed (Data protection officer)"
-    assert said.what == "Recorded a withdrawal of consent for the consent of family FAM-0042"
+    assert said.what == "Recorded a withdrawal of the consent of family FAM-0042"
     assert said.details == (
         "Purposes: shared review with the family, supervision. "
         "No purpose is left: all are withdrawn. 2 clip(s) concerned."

@@ -69,7 +69,7 @@ def test_details_read_as_sentences_not_key_value_pairs(
         {"purposes": ["evaluation"], "reason": "family asked"},
     )
     rows = _rows(text(client.get("/dpo/audit?family=FAM-A01")))
-    assert "Recorded a withdrawal of consent for the consent of family FAM-A01" in rows
+    assert "Recorded a withdrawal of the consent of family FAM-A01" in rows
     assert "Purposes: programme evaluation. Other purposes remain. " in rows
     assert re.search(r"\d clip\(s\) concerned\.", rows)
     assert "family asked" not in rows  # the reason stays on the consent, not in the log
@@ -85,7 +85,7 @@ def test_filters_by_clip_family_and_kind_of_action(
     assert "Placed a legal hold on the home visit clip of family FAM-A01" in by_clip
     assert "Signed in" not in by_clip
     by_family = _rows(text(client.get("/dpo/audit?family=fam-a01")))
-    assert "Recorded the consent of the consent of family FAM-A01" in by_family
+    assert "Recorded the consent of family FAM-A01" in by_family
     assert "Registered the new clip" in by_family and "Signed in" not in by_family
     signins = _rows(text(client.get("/dpo/audit?group=signin")))
     assert "Signed in" in signins and "Placed a legal hold" not in signins
