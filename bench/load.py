@@ -49,7 +49,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 _ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_ROOT))
@@ -59,7 +59,7 @@ import requests  # noqa: E402
 MiB = 1024 * 1024
 RANGE_BYTES = MiB
 TARGET_RANGE_P95_RATIO = 2.0
-REGION = "eu-west-2"
+REGION: Final = "eu-west-2"
 PASSWORD = "bench-password-not-secret"
 EMAIL = "facilitator@load.example.org"
 STARTUP_SECONDS = 90.0
