@@ -138,6 +138,11 @@ def test_a_dpo_answers_who_watched_a_clip_by_name(
         check(page, "audit", screenshot, problems)
         page.goto(f"{base}/dpo/clips/{clip_id}/hold")
         assert page.get_by_label("Clip", exact=True).input_value() == clip_id
+        if width == SIZES[0][0]:  # place it once; both sizes then show who placed it
+            page.get_by_label("Reason").fill("complaint 2026-17")
+            page.get_by_role("button", name="Place hold").click()
+            page.wait_for_url("**/dpo/holds")
+        assert f"by {NAMES['dpo']} (data protection officer)" in page.content()
         check(page, "holds", screenshot, problems)
         page.goto(f"{base}/dpo/tombstones")
         assert "system:" not in page.content()
