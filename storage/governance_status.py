@@ -16,13 +16,12 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, case, func, literal, select
 from sqlalchemy.orm import Session
 
 from storage.db.footage import Clip
-from storage.db.governance import Tombstone
+from storage.db.governance import LegalHold, Tombstone
 from storage.db.tenancy import Site
-from storage.holds import held_clip_ids
 
 STATES = (
     "active",
@@ -58,6 +57,22 @@ def clip_state(clip: Clip, held: bool, now: datetime) -> str:
     return "active"
 
 
+def state_expression(now: datetime) -> ColumnElement[str]:
+    """:func:`clip_state` of a live clip as a SQL expression, so a page or report can
+    count clips per state in the database instead of loading every clip."""
+    held = select(LegalHold.clip_id).where(LegalHold.lifted_at.is_(None))
+    return case(
+        (Clip.status == "erasure-pending", literal("erasure-pending")),
+        (Clip.destroy_requested_at.is_not(None), literal("destroying")),
+        (Clip.id.in_(held), literal("held")),
+        (Clip.delete_after.is_(None), literal("unscheduled")),
+        (Clip.delete_after <= now, literal("overdue")),
+        (Clip.delete_after <= now + timedelta(days=7), literal("due-7d")),
+        (Clip.delete_after <= now + timedelta(days=30), literal("due-30d")),
+        else_=literal("active"),
+    )
+
+
 def retention_status(
     session: Session, now: datetime, site_id: str | None = None
 ) -> list[dict[str, Any]]:
@@ -67,13 +82,19 @@ def retention_status(
     """
     slugs = {site_id: slug for site_id, slug in session.execute(select(Site.id, Site.slug))}
     counts: dict[tuple[str, str], Counter[str]] = {}
-    held = held_clip_ids(session, site_id)
-    live = select(Clip).where(Clip.status != "destroyed")
+    live = select(Clip.site_id, Clip.kind, state_expression(now).label("state")).where(
+        Clip.status != "destroyed"
+    )
     if site_id is not None:
         live = live.where(Clip.site_id == site_id)
-    for clip in session.scalars(live.execution_options(yield_per=500)):
-        key = (slugs.get(clip.site_id, clip.site_id), clip.kind)
-        counts.setdefault(key, Counter())[clip_state(clip, clip.id in held, now)] += 1
+    # Grouped outside: PostgreSQL would not match the CASE's bound values in a GROUP BY.
+    grouped = live.subquery()
+    per_state = select(grouped.c.site_id, grouped.c.kind, grouped.c.state, func.count()).group_by(
+        grouped.c.site_id, grouped.c.kind, grouped.c.state
+    )
+    for clip_site, kind, clip_state_name, n in session.execute(per_state):
+        key = (slugs.get(clip_site, clip_site), kind)
+        counts.setdefault(key, Counter())[clip_state_name] += n
     dead = select(Tombstone.site_id, Tombstone.kind, func.count()).group_by(
         Tombstone.site_id, Tombstone.kind
     )

@@ -30,6 +30,9 @@ bp = Blueprint("dpo", __name__, url_prefix="/dpo")
 
 UPCOMING_DAYS = 30
 LIST_LIMIT = 200
+#: Live clips per page of the legal-hold picker, and tombstones per page.
+PICKER_PAGE = 50
+TOMBSTONE_PAGE = 100
 
 
 def _audit_view(
@@ -105,19 +108,58 @@ def index() -> str:
     )
 
 
+def _page_number() -> int:
+    """The ``page`` query argument (1 when missing or not a positive whole number)."""
+    raw = request.args.get("page", "1")
+    return max(1, min(int(raw), 100_000)) if raw.isdigit() else 1
+
+
+def _family_prefix() -> str:
+    """The ``family`` query argument, reduced to the characters of a family code."""
+    raw = request.args.get("family", "").upper()[:40]
+    return "".join(ch for ch in raw if ch.isalnum() or ch == "-")
+
+
 def _holds_page(status: int = 200, **extra: object) -> tuple[str, int]:
+    """The holds page: the holds with their clips, and a picker of live clips that shows
+    PICKER_PAGE clips a page (searchable by family code), not every clip of the site."""
     user = user_or_401()
+    page, family = _page_number(), _family_prefix()
+    chosen = request.args.get("clip", "")[:64]
     with unit_of_work() as db:
         holds = list_holds(db, site_id=user.site_id, active_only=False)[:LIST_LIMIT]
-        clips = {c.id: c for c in db.scalars(select(Clip).where(Clip.site_id == user.site_id))}
+        wanted = {h.clip_id for h in holds} | ({chosen} if chosen else set())
+        clips = {
+            c.id: c
+            for c in db.scalars(
+                select(Clip).where(Clip.site_id == user.site_id, Clip.id.in_(wanted))
+            )
+        }
+        query = select(Clip).where(
+            Clip.site_id == user.site_id,
+            Clip.status != "destroyed",
+            Clip.destroy_requested_at.is_(None),
+        )
+        if family:
+            query = query.where(Clip.family_code.startswith(family, autoescape=True))
+        found = list(
+            db.scalars(
+                query.order_by(Clip.family_code, Clip.created_at, Clip.id)
+                .offset((page - 1) * PICKER_PAGE)
+                .limit(PICKER_PAGE + 1)
+            )
+        )
         who = person_labels(db, [h.placed_by for h in holds] + [h.lifted_by for h in holds])
-    live = sorted(
-        (c for c in clips.values() if c.status != "destroyed" and c.destroy_requested_at is None),
-        key=lambda c: (c.family_code, c.created_at),
+    live = found[:PICKER_PAGE]
+    picked = clips.get(chosen)
+    if picked is not None and picked not in live and picked.status != "destroyed":
+        live.insert(0, picked)  # the clip a clip page sent us with stays selectable
+    extra.setdefault("chosen", chosen)
+    pager = {"page": page, "more": len(found) > PICKER_PAGE, "family": family}
+    html = render_template(
+        "dpo/holds.html", holds=holds, clips=clips, live=live, who=who, pager=pager, **extra
     )
-    extra.setdefault("chosen", request.args.get("clip", ""))
-    page = render_template("dpo/holds.html", holds=holds, clips=clips, live=live, who=who, **extra)
-    return page, status
+    return html, status
 
 
 @bp.get("/holds")
@@ -253,18 +295,22 @@ def withdraw(consent_id: str) -> tuple[str, int] | Response:
 def tombstones() -> str:
     """Destroyed clips: what they were, when and why they were destroyed."""
     user = user_or_401()
+    page = _page_number()
     with unit_of_work() as db:
-        rows = list(
+        found = list(
             db.scalars(
                 select(Tombstone)
                 .where(Tombstone.site_id == user.site_id)
-                .order_by(Tombstone.destroyed_at.desc())
-                .limit(LIST_LIMIT)
+                .order_by(Tombstone.destroyed_at.desc(), Tombstone.clip_id)
+                .offset((page - 1) * TOMBSTONE_PAGE)
+                .limit(TOMBSTONE_PAGE + 1)
             )
         )
+        rows = found[:TOMBSTONE_PAGE]
         who = person_labels(db, [t.requested_by for t in rows] + [t.destroyed_by for t in rows])
     _audit_view(user, "tombstones")
-    return render_template("dpo/tombstones.html", tombstones=rows, who=who)
+    pager = {"page": page, "more": len(found) > TOMBSTONE_PAGE}
+    return render_template("dpo/tombstones.html", tombstones=rows, who=who, pager=pager)
 
 
 @bp.get("/tombstones/<clip_id>")
