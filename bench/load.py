@@ -554,7 +554,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "range_bytes": RANGE_BYTES,
         "overall": overall,
         "every_round": rounds,
+        "errors_total": errors,
         "first_errors": total.first_errors,
+        "note": "moto (not S3) reads the whole object under a per-object lock for every "
+        "ranged GET, so the verp figures include a cost that grows with --size-mib",
         "cpu_count": os.cpu_count(),
         "load_average_at_start": [round(x, 2) for x in load_at_start],
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
