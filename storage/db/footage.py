@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db.base import ID, Base, new_id
@@ -51,6 +60,12 @@ class Consent(Base):
 
 class Clip(Base):
     __tablename__ = "clips"
+    #: Governance pages and the sweep at scale (migration 0008): due clips of a site,
+    #: and the legal-hold picker (live clips of a site by family code).
+    __table_args__ = (
+        Index("ix_clips_site_delete_after", "site_id", "delete_after"),
+        Index("ix_clips_site_family", "site_id", "family_code", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db.base import ID, Base, new_id
@@ -46,6 +46,8 @@ class Tombstone(Base):
     """What a destroyed clip was — never the footage or a way back to it."""
 
     __tablename__ = "tombstones"
+    #: The DPO's tombstones page, newest first a page at a time (migration 0008).
+    __table_args__ = (Index("ix_tombstones_site_destroyed", "site_id", "destroyed_at"),)
 
     clip_id: Mapped[str] = mapped_column(ID, primary_key=True)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)

@@ -1,13 +1,17 @@
 """indexes for set-based governance queries at scale (issue 13)
 
+``clips(site_id, delete_after)``: the DPO dashboard's due list and the sweep's due query;
+``clips(site_id, family_code, created_at)``: the legal-hold picker, a page of a site's
+clips by family code; ``tombstones(site_id, destroyed_at)``: the tombstones page, newest
+first. Indexes only: no data changes.
+
 Revision ID: 0008
 Revises: 0007
 """
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+from alembic import op
 
 revision: str = "0008"
 down_revision: str | Sequence[str] | None = "0007"
@@ -15,9 +19,18 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+INDEXES = (
+    ("ix_clips_site_delete_after", "clips", ["site_id", "delete_after"]),
+    ("ix_clips_site_family", "clips", ["site_id", "family_code", "created_at"]),
+    ("ix_tombstones_site_destroyed", "tombstones", ["site_id", "destroyed_at"]),
+)
+
+
 def upgrade() -> None:
-    pass
+    for name, table, columns in INDEXES:
+        op.create_index(name, table, columns)
 
 
 def downgrade() -> None:
-    pass
+    for name, table, _ in reversed(INDEXES):
+        op.drop_index(name, table_name=table)
