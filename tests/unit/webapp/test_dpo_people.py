@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 
+from flask import Flask
 from flask.testing import FlaskClient
 
 from storage.audit import Actor
@@ -16,6 +17,8 @@ from storage.db.tenancy import User
 from tests.unit.webapp.helpers import audit_actions, text
 from tests.webapp_fixtures import LoginAs, World, post
 from webapp.composition import Services
+from webapp.context import CurrentUser
+from webapp.list_audit import covered
 
 
 def _rows(page: str) -> str:
@@ -257,3 +260,35 @@ def test_the_csv_export_has_names_and_emails_beside_ids(
     assert {r["actor_email"] for r in mine} == {"facilitator@a.example.org"}
     system = [r for r in rows if r["actor_id"].startswith("system:")]
     assert system and {r["actor_email"] for r in system} == {""}
+
+
+def test_a_list_entry_covers_only_its_users_recent_own_site_posters(
+    app: Flask, world: World, services: Services, advance: Callable[[timedelta], None]
+) -> None:
+    site = world.sites["a"]
+    clip = site.clip
+    user = CurrentUser(
+        site.users["facilitator"], "f@x", "F", "facilitator", site.id, "a", "A", False
+    )
+
+    def listed(site_id: str, posters: list[str], action: str = "library.view") -> str:
+        with services.db.session() as db:
+            entry = services.audit.append(
+                db, user.actor, action, site_id=site_id, details={"posters": posters}
+            )
+            return str(entry.seq)
+
+    own = listed(site.id, [clip])
+    elsewhere = listed(world.sites["b"].id, [clip])  # a list in another site's log
+    other_clip = listed(site.id, [site.receiving_clip])
+    wrong_action = listed(site.id, [clip], "clip.list")
+    with app.app_context(), services.db.session() as db:
+        assert covered(db, user, clip, own)
+        assert not covered(db, user, clip, elsewhere)
+        assert not covered(db, user, clip, other_clip)
+        assert not covered(db, user, clip, wrong_action)
+        assert not covered(db, user, clip, "9" * 19)  # too long to be a seq
+        assert not covered(db, user, "no-such-clip", own)
+    advance(timedelta(minutes=15, seconds=1))
+    with app.app_context(), services.db.session() as db:
+        assert not covered(db, user, clip, own)
