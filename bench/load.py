@@ -79,7 +79,16 @@ class Stop(Exception):
     """SIGTERM, turned into an exception so that clean-up runs."""
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
+def _ignore_stop_signals() -> None:
+    """From here on, Ctrl-C and SIGTERM must not interrupt the clean-up."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _on_stop_signal(signum: int, frame: object) -> None:
+    _ignore_stop_signals()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Stop()
 
 
@@ -126,6 +135,7 @@ class Children:
         return [name for name, proc in self.procs if proc.poll() is not None]
 
     def stop(self) -> None:
+        _ignore_stop_signals()
         for _, proc in reversed(self.procs):
             if proc.poll() is None:
                 with suppress(ProcessLookupError):
@@ -511,6 +521,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for base in urls:
             for _ in range(3):
                 client(cookies).get(f"{base}{media}", headers={"Range": "bytes=0-99"}, timeout=30)
+        stack.callback(_ignore_stop_signals)  # runs first when the stack unwinds
         total = Recorder()
         rounds = []
         for round_no in range(args.rounds):
@@ -591,7 +602,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.size_mib < 2:
         raise SystemExit("--size-mib must be at least 2")
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGTERM, _on_stop_signal)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_stop_signal)
     try:
         result = run(args)
     except (KeyboardInterrupt, Stop):
