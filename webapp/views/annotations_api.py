@@ -100,7 +100,11 @@ def enrich(
     return views
 
 
-def _one(db: Session, user: CurrentUser, annotation: Annotation) -> dict[str, Any]:
+def _one(
+    db: Session, user: CurrentUser, annotation: Annotation, *, new: bool = False
+) -> dict[str, Any]:
+    """The JSON view of one annotation; ``new=True`` for one created in this request,
+    which has no replies or links yet (so the clip's threads and links are not read)."""
     clip = db.get(Clip, annotation.clip_id)
     assert clip is not None  # review.access loaded it a moment ago
     scheme = (
@@ -109,7 +113,11 @@ def _one(db: Session, user: CurrentUser, annotation: Annotation) -> dict[str, An
         else None
     )
     rate = parse_frame_rate(clip.frame_rate) if clip.frame_rate else None
-    return enrich(db, user, clip.id, [notes.as_dict(annotation, scheme, rate)])[0]
+    view = notes.as_dict(annotation, scheme, rate)
+    if not new:
+        return enrich(db, user, clip.id, [view])[0]
+    names = author_names(db, user.site_id, [annotation.author_id])
+    return {**view, "author": names.get(annotation.author_id, ""), "replies": [], "links": []}
 
 
 @bp.get("/clips/<clip_id>/annotations")
@@ -166,7 +174,7 @@ def create_annotation(clip_id: str) -> tuple[Response, int]:
             visibility=fields.get("visibility", "shared"),
             shapes=fields.get("shapes"),
         )
-        result = _one(db, user, row)
+        result = _one(db, user, row, new=True)
     return jsonify(result), 201
 
 
