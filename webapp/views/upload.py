@@ -207,6 +207,7 @@ def consent_submit() -> tuple[str, int] | Response:
     except ValidationError as exc:
         form.errors["form"] = str(exc).removeprefix("consent: ")
         return _form_page(form, 400)
+    flash("The consent is saved. Now add the video.", "success")
     return redirect(url_for("upload.file", clip_id=clip_id))
 
 
@@ -231,6 +232,7 @@ def _submit_session(form: ConsentForm, choice: GroupChoice) -> tuple[str, int] |
     except ValidationError as exc:
         form.errors["present"] = str(exc)
         return _form_page(form, 400)
+    flash("The consent is saved. Now add the video.", "success")
     return redirect(url_for("upload.file", clip_id=clip_id))
 
 

@@ -3,8 +3,8 @@ supervisors) reviews awaiting sign-off; counted in the navigation until the list
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Callable
 
 from flask import Flask
 from flask.testing import FlaskClient

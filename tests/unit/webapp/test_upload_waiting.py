@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 from flask.testing import FlaskClient
-from sqlalchemy import select
 
 from storage.db.footage import Clip, Upload
 from tests.unit.webapp.helpers import audit_actions, text
@@ -70,9 +69,7 @@ def test_cancel_ends_the_upload_and_discards_the_clip_once(
     assert row.status in ("destroyed", "erasure-pending")
     assert row.destroy_reason == "upload-terminated"
     with services.db.session() as db:
-        assert db.scalar(select(Upload).where(Upload.id == site.upload)) is None or (
-            db.get(Upload, site.upload) is not None and db.get(Upload, site.upload).terminated  # type: ignore[union-attr]
-        )
+        assert db.get(Upload, site.upload) is None  # the destruction removes upload rows
     assert [e.target_id for e in audit_actions(services, "upload.terminate")] == [
         site.receiving_clip
     ]
@@ -135,3 +132,14 @@ def test_clip_cards_count_annotations_and_open_threads(
     assert "2 annotations · 1 open thread" in page
     login_as(client, "dpo")
     assert "annotation" not in text(client.get("/clips"))
+
+
+def test_saving_the_consent_says_so_on_the_file_step(
+    client: FlaskClient, login_as: LoginAs
+) -> None:
+    from tests.unit.webapp.test_upload import form
+
+    login_as(client, "facilitator")
+    response = post(client, "/upload", form(), follow_redirects=True)
+    assert response.status_code == 200
+    assert "The consent is saved. Now add the video." in text(response)
