@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from config.retention_policy import EVENTS
 from storage.audit import Actor, AuditLog
@@ -267,7 +267,7 @@ def apply_policies(
             Clip.status != "destroyed",
             Clip.destroy_requested_at.is_(None),
         )
-        clips = list(session.scalars(live.order_by(Clip.id)))
+        clips = list(session.scalars(live.options(load_only(*_CLIP_FIELDS)).order_by(Clip.id)))
         changed = 0
         for start in range(0, len(clips), RECOMPUTE_BATCH):
             changed += _recompute_batch(
@@ -295,6 +295,14 @@ def apply_policies(
     return results
 
 
+#: What the sweep's recompute reads: not the JSON it does not need (media, participants).
+_CLIP_FIELDS = (
+    Clip.site_id, Clip.consent_id, Clip.group_id, Clip.kind, Clip.status, Clip.created_at,
+    Clip.shared_review_at, Clip.signed_off_at, Clip.destroy_requested_at, Clip.delete_after,
+)  # fmt: skip
+_CONSENT_FIELDS = (Consent.purposes, Consent.withdrawn_purposes, Consent.withdrawn_at)
+
+
 def _recompute_batch(
     session: Session, retention: Mapping[str, Any], clips: Sequence[Clip], site_slug: str
 ) -> int:
@@ -303,7 +311,10 @@ def _recompute_batch(
     clips' ``delete_after`` changed."""
     consent_ids = {c.consent_id for c in clips if c.consent_id}
     consents = {
-        c.id: c for c in session.scalars(select(Consent).where(Consent.id.in_(consent_ids)))
+        c.id: c
+        for c in session.scalars(
+            select(Consent).options(load_only(*_CONSENT_FIELDS)).where(Consent.id.in_(consent_ids))
+        )
     }
     present: dict[str, list[Consent]] = defaultdict(list)
     rows = session.execute(
