@@ -143,6 +143,12 @@ def test_video_and_first_code_are_in_view(
     assert "Mutual gaze" in legend and "Smiling" in legend
     tag = page.locator("#legend .legend__tag").first.inner_text()  # the coder's initials
     assert tag and page.locator("#markers .marker__tag").first.inner_text() == tag
+    page.locator("#zoom-in").tap()  # 6 s clip: zoomed to the 4 s floor, around frame 0
+    assert page.locator("#zoom-span").inner_text() == "4.0 s shown"
+    assert page.locator("#markers .marker").count() == 1  # the point at 4 s is out of view
+    page.locator("#zoom-out").tap()
+    assert page.locator("#zoom-span").inner_text() == "whole clip"
+    assert page.locator("#markers .marker").count() == 2
     if height > width:  # portrait: the video stays pinned while the panel scrolls
         page.mouse.wheel(0, 900)
         page.wait_for_timeout(300)

@@ -396,7 +396,7 @@
     var offset = viewSpan > 0 ? viewStart : 0;
     var visible = function (start, end) {
       var stop = end === null || end === undefined ? start : end;
-      return stop >= offset && start <= offset + span();
+      return stop >= offset && start < offset + span();
     };
     placed.forEach(function (p) {
       var item = p.item;
