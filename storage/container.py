@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from storage.errors import DecryptionError
-from storage.pipeline import WriteBehind
+from storage.pipeline import ReusedBuffer, SegmentOutput, WriteBehind
 
 MAGIC = b"VERP"
 VERSION = 1
@@ -241,7 +241,11 @@ class EncryptingWriter:
         """
         if self._closed or self._fill or self._index:
             raise ValueError("_encrypt_all needs a fresh EncryptingWriter")
-        behind = _write_behind(self._sink, self._size, self._size + TAG_SIZE)
+        behind = (
+            WriteBehind(self._sink, self._size + TAG_SIZE)
+            if self._size >= PIPELINE_MIN_SEGMENT
+            else None
+        )
         try:
             bufs = (memoryview(self._plain), memoryview(bytearray(self._size)))
             current = 0
@@ -304,32 +308,13 @@ def _read_exact(source: BinaryIO, view: memoryview) -> int:
     return got
 
 
-def _write_behind(sink: Writable, segment_size: int, buffer_size: int) -> WriteBehind | None:
-    """A :class:`WriteBehind` over ``sink`` for large segments, else None (write inline)."""
-    if segment_size < PIPELINE_MIN_SEGMENT:
-        return None
-    return WriteBehind(sink, buffer_size)
-
-
 def iter_decrypt(source: BinaryIO, data_key: bytes, binding: Binding) -> Iterator[memoryview]:
     """Yield the plaintext of a container read sequentially from ``source``.
 
     Each yielded view is valid only until the next iteration (buffers are reused).
     Raises DecryptionError on any failure, before yielding the failed segment.
     """
-    return _decrypt_segments(source, data_key, binding, _ReusedBuffer())
-
-
-class _ReusedBuffer:
-    """One plaintext buffer, allocated on first use and handed out again each time."""
-
-    def __init__(self) -> None:
-        self.buf: memoryview | None = None
-
-    def __call__(self, size: int) -> memoryview:
-        if self.buf is None or len(self.buf) < size:
-            self.buf = memoryview(bytearray(size))
-        return self.buf
+    return _decrypt_segments(source, data_key, binding, ReusedBuffer())
 
 
 def _decrypt_segments(
@@ -386,7 +371,7 @@ def decrypt_stream(source: BinaryIO, sink: Writable, data_key: bytes, binding: B
     while the next one is read and decrypted. Raises DecryptionError on any failure
     (what was verified before it has been written), or what ``sink.write`` raised.
     """
-    pool = _DecryptBuffers(sink)
+    pool = SegmentOutput(sink, PIPELINE_MIN_SEGMENT)
     total = 0
     try:
         for chunk in _decrypt_segments(source, data_key, binding, pool):
@@ -397,37 +382,6 @@ def decrypt_stream(source: BinaryIO, sink: Writable, data_key: bytes, binding: B
         raise
     pool.close()
     return total
-
-
-class _DecryptBuffers:
-    """decrypt_stream's plaintext buffers: a :class:`WriteBehind` pool for large
-    segments (chosen once the header tells the size), else one buffer written inline."""
-
-    def __init__(self, sink: Writable) -> None:
-        self._sink = sink
-        self._behind: WriteBehind | None = None
-        self._inline = _ReusedBuffer()
-
-    def __call__(self, size: int) -> memoryview:
-        if self._behind is None and self._inline.buf is None:
-            self._behind = _write_behind(self._sink, size, size)
-        if self._behind is not None:
-            return self._behind.acquire()
-        return self._inline(size)
-
-    def emit(self, chunk: memoryview) -> None:
-        if self._behind is None:
-            self._sink.write(chunk)
-        else:
-            self._behind.submit(chunk)
-
-    def abort(self) -> None:
-        if self._behind is not None:
-            self._behind.abort()
-
-    def close(self) -> None:
-        if self._behind is not None:
-            self._behind.close()
 
 
 Fetch = Callable[[int, int], bytes]

@@ -18,7 +18,7 @@ from storage.container import (
     encrypt_stream,
 )
 from storage.errors import DecryptionError
-from storage.pipeline import WriteBehind
+from storage.pipeline import SegmentOutput, WriteBehind
 
 KEY = bytes(range(32))
 BINDING = Binding("site-1", "clip-1", "original")
@@ -175,3 +175,25 @@ def test_pipelined_round_trip_of_many_segments_under_thread_interleaving() -> No
         out = io.BytesIO()
         assert decrypt_stream(io.BytesIO(bytes(blob)), out, KEY, BINDING) == len(data)
         assert out.getvalue() == data
+
+
+def test_segment_output_writes_small_segments_inline_and_pools_large_ones() -> None:
+    sink = Recording()
+    small = SegmentOutput(sink, min_pipelined=100)
+    first = small(10)
+    first[:2] = b"ab"
+    small.emit(first[:2])
+    assert sink.writes == [b"ab"]  # written before emit returned, on this thread
+    assert small(10).obj is first.obj  # one buffer, reused
+    small.close()
+
+    pooled_sink = Recording()
+    pooled_sink.gate.clear()  # writes wait: the pool must not block emit
+    large = SegmentOutput(pooled_sink, min_pipelined=100)
+    buf = large(100)
+    buf[:3] = b"xyz"
+    large.emit(buf[:3])
+    assert pooled_sink.writes == []
+    pooled_sink.gate.set()
+    large.close()
+    assert pooled_sink.writes == [b"xyz"]
