@@ -24,11 +24,14 @@ from storage.kek import horizon_of
 from storage.withdrawal import withdraw_consent
 from webapp.authz import GOVERNANCE_ROLES, load_consent, load_site_row, requires, user_or_401
 from webapp.context import CurrentUser, services, unit_of_work
+from webapp.labels import PARTICIPANT_CHOICES
 from webapp.views.shares import site_shares
 
 bp = Blueprint("dpo", __name__, url_prefix="/dpo")
 
 UPCOMING_DAYS = 30
+#: Who was filmed, in words (``parent-1`` -> "Parent 1").
+PEOPLE = dict(PARTICIPANT_CHOICES)
 LIST_LIMIT = 200
 #: Live clips per page of the legal-hold picker, and tombstones per page.
 PICKER_PAGE = 50
@@ -244,7 +247,9 @@ def consent(consent_id: str) -> str:
             db.scalars(select(Clip).where(Clip.consent_id == row.id, Clip.site_id == user.site_id))
         )
     _audit_view(user, "consent", "consent", row.id)
-    return render_template("dpo/consent.html", consent=row, clips=clips, purposes=PURPOSES)
+    return render_template(
+        "dpo/consent.html", consent=row, clips=clips, purposes=PURPOSES, people=PEOPLE
+    )
 
 
 @bp.post("/consents/<consent_id>/withdraw")
@@ -275,6 +280,7 @@ def withdraw(consent_id: str) -> tuple[str, int] | Response:
             consent=row,
             clips=clips,
             purposes=PURPOSES,
+            people=PEOPLE,
             error=str(exc),
             form=request.form,
         )
