@@ -292,3 +292,12 @@ def test_a_list_entry_covers_only_its_users_recent_own_site_posters(
     advance(timedelta(minutes=15, seconds=1))
     with app.app_context(), services.db.session() as db:
         assert not covered(db, user, clip, own)
+
+
+def test_the_consent_page_names_who_was_filmed_and_links_the_familys_trail(
+    client: FlaskClient, login_as: LoginAs, world: World
+) -> None:
+    login_as(client, "dpo")
+    page = text(client.get(f"/dpo/consents/{world.sites['a'].consent}"))
+    assert "<dd>Parent 1, Baby</dd>" in page and "parent-1" not in page
+    assert "/dpo/audit?family=FAM-A01" in page
