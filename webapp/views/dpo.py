@@ -10,12 +10,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from werkzeug.wrappers import Response
 
 from storage.audit.people import person_labels
 from storage.db.footage import PURPOSES, Clip, Consent, DataKey
 from storage.db.governance import AuditEntry, LegalHold, Tombstone
+from storage.db.programme import ClipFamily
 from storage.destruction import Destroyer
 from storage.errors import NotFound, ValidationError
 from storage.governance_status import STATES, clip_state, retention_status
@@ -243,8 +244,16 @@ def consent(consent_id: str) -> str:
     user = user_or_401()
     with unit_of_work() as db:
         row = load_consent(db, consent_id)
+        # Its own clips, and the group-session recordings its family was present in
+        # (a withdrawal reaches those too: docs/programme.md).
+        present_in = select(ClipFamily.clip_id).where(ClipFamily.consent_id == row.id)
         clips = list(
-            db.scalars(select(Clip).where(Clip.consent_id == row.id, Clip.site_id == user.site_id))
+            db.scalars(
+                select(Clip).where(
+                    or_(Clip.consent_id == row.id, Clip.id.in_(present_in)),
+                    Clip.site_id == user.site_id,
+                )
+            )
         )
     _audit_view(user, "consent", "consent", row.id)
     return render_template(

@@ -19,6 +19,7 @@ from storage.audit.receipts import issue_receipt
 from storage.audit.verify import verify_chain
 from storage.db.footage import Clip, Consent
 from storage.db.governance import AuditEntry
+from storage.db.programme import ClipFamily, Family
 from storage.db.tenancy import User
 from storage.errors import ValidationError
 from storage.reports import build_report, render_csv
@@ -133,8 +134,18 @@ class AuditFilters:
             consents = select(Consent.id).where(
                 Consent.site_id == site_id, Consent.family_code == self.family
             )
+            # Group-session recordings the family was present in are its footage too.
+            present_in = (
+                select(ClipFamily.clip_id)
+                .join(Family, Family.id == ClipFamily.family_id)
+                .where(Family.site_id == site_id, Family.code == self.family)
+            )
             query = query.where(
-                or_(AuditEntry.target_id.in_(clips), AuditEntry.target_id.in_(consents))
+                or_(
+                    AuditEntry.target_id.in_(clips),
+                    AuditEntry.target_id.in_(consents),
+                    AuditEntry.target_id.in_(present_in),
+                )
             )
         if self.since_at:
             query = query.where(AuditEntry.at >= self.since_at)
