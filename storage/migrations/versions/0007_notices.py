@@ -22,16 +22,18 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(
-            sa.Column(
-                "must_change_password", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
-        )
-        batch.add_column(sa.Column("notices_seen_at", sa.DateTime(timezone=True), nullable=True))
+    # In place, not a batch rebuild: rebuilding ``users`` drops it, which the foreign keys
+    # of every table that names a user forbid once there are rows (SQLite).
+    op.add_column(
+        "users",
+        sa.Column("must_change_password", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column("users", sa.Column("notices_seen_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("notices_seen_at")
-        batch.drop_column("must_change_password")
+    for column in ("notices_seen_at", "must_change_password"):
+        if op.get_bind().dialect.name == "sqlite":
+            op.execute(f"ALTER TABLE users DROP COLUMN {column}")  # SQLite >= 3.35, in place
+        else:
+            op.drop_column("users", column)
