@@ -47,7 +47,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -55,6 +54,8 @@ _ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_ROOT))
 
 import requests  # noqa: E402
+
+from bench.seeding import seed_playback_clip  # noqa: E402
 
 MiB = 1024 * 1024
 RANGE_BYTES = MiB
@@ -239,55 +240,11 @@ def build_clip(env: dict[str, str], plain: Path, size: int) -> str:
     """Initialise the installation; a site, a facilitator, a consent and a ready clip
     whose playback rendition is ``size`` random bytes (also kept in ``plain``)."""
     from config import load_settings
-    from ingest.clips import register_clip
-    from storage.accounts import add_user, create_site
-    from storage.audit import Actor
-    from storage.consent import ConsentInput, record_consent
-    from storage.db.tenancy import Site
-    from webapp.composition import build_services, initialize
 
     settings = load_settings(environ=env)
-    initialize(settings)
-    svc = build_services(settings)
-    setup = Actor.system("bench-load")
-    try:
-        with svc.db.session() as db:
-            site = create_site(db, svc.audit, setup, "load", "Load site")
-            user = add_user(
-                db, svc.audit, setup, site_id=site.id, email=EMAIL, role="facilitator",
-                password=PASSWORD, display_name="Load Facilitator",
-            )  # fmt: skip
-            actor = Actor(user.id, "facilitator", site.id)
-            consent = record_consent(
-                db, svc.audit, actor, site.id,
-                ConsentInput(
-                    family="FAM-7000", participants=("parent-1", "infant"),
-                    purposes=("family-review", "supervision"), form_reference="CF-7000",
-                    taken_by="Bench", taken_at=datetime.now(UTC),
-                ),
-            )  # fmt: skip
-            row = db.get(Site, site.id)
-            assert row is not None
-            clip = register_clip(
-                db, svc.vault, svc.audit, settings, actor=actor, site=row, kind="home-visit",
-                consent=consent, uploaded_by=user.id, title="load",
-            )  # fmt: skip
-            clip.status, clip.duration_ms, clip.frame_rate = "ready", 600_000, "25"
-            clip_id = clip.id
-        with (
-            svc.db.session() as db,
-            plain.open("wb") as out,
-            svc.vault.writer(db, site.id, clip_id, "playback", "video/mp4") as writer,
-        ):
-            left = size
-            while left:
-                chunk = os.urandom(min(8 * MiB, left))
-                writer.write(chunk)
-                out.write(chunk)
-                left -= len(chunk)
-    finally:
-        svc.close()
-    return clip_id
+    return seed_playback_clip(
+        settings, plain, size, slug="load", family="FAM-7000", email=EMAIL, password=PASSWORD
+    )
 
 
 def make_bucket_and_key(endpoint: str) -> tuple[str, str]:
