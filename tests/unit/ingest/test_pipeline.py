@@ -198,7 +198,9 @@ def test_a_refusal_the_store_interrupts_is_finished_by_the_sweep(
     monkeypatch.setattr(services.blobs, "delete", broken)
     pipeline.process_clip(services, clip_id)
     clip = clip_row(services, clip_id)
-    assert (clip.status, clip.destroy_reason) == ("failed", "upload-refused")
+    # The key is already shredded (so the clip is "key destroyed, erasure pending"); the
+    # blobs wait for the store. The uploader still reads why it was refused.
+    assert (clip.status, clip.destroy_reason) == ("erasure-pending", "upload-refused")
     assert clip.failure_reason == DEFAULT_REASONS[R.NOT_VIDEO]
     assert is_empty(services.settings.workspace_dir)
     with pytest.raises(ValidationError, match="uploaded again"):  # no retry of a refusal
