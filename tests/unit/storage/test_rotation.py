@@ -13,9 +13,9 @@ from storage.audit import Actor
 from storage.db.footage import Blob, DataKey
 from storage.db.governance import AuditEntry
 from storage.errors import KeyProviderError
+from storage.kek import key_status, rotate_keys
 from storage.keys import KeyProvider, LocalKeyFile
 from storage.kms import KmsKeyProvider
-from storage.kek import key_status, rotate_keys
 from storage.vault import Vault
 from tests.moto_server import REGION, kms_client
 from tests.unit.storage.vault_helpers import store_blob
