@@ -70,7 +70,7 @@ EXTRA = {
     "412": "Tus-Resumable missing or unsupported.",
     "413": "Upload too large.",
     "415": "A tus PATCH without Content-Type: application/offset+octet-stream.",
-    "416": "Range not satisfiable (Content-Range: bytes */size).",
+    "416": "Range not satisfiable: no body, Content-Range: bytes */size.",
     "422": "Well-formed JSON whose content was refused; nothing changed.",
     "460": "tus: the body does not match Upload-Checksum (reason phrase Checksum Mismatch).",
 }
@@ -117,8 +117,13 @@ def _media(summary: str, types: tuple[str, ...]) -> dict[str, Any]:
             "200": {"description": "The whole body.", "content": content},
             "206": {"description": "One byte range (Content-Range).", "content": content},
             "304": {"description": "If-None-Match matched the ETag."},
+            # Empty body: the answer is the Content-Range header (RFC 9110 §15.5.17).
+            "416": {
+                "description": EXTRA["416"],
+                "headers": {"Content-Range": {"schema": STR, "required": True}},
+            },
         },
-        extra=("409", "410", "416"),
+        extra=("409", "410"),
     )
     operation["parameters"] = [
         {"name": n, "in": "header", "required": False, "schema": STR, "description": d}
