@@ -268,6 +268,20 @@ def test_a_shape_survives_reload_and_shows_in_the_shared_review(
     page.goto(f"{live_server.url}/clips/{home_clip}/shared-review")
     page.locator("#moment-still").wait_for(state="visible")
     wait_until(page, "() => document.querySelectorAll('#shared-drawing ellipse').length === 1")
+    # The overlay is fitted to the still once the image has loaded (its natural size known).
+    wait_until(
+        page,
+        "() => { const i = document.getElementById('moment-still');"
+        " return i.complete && i.naturalWidth > 0; }",
+    )
+    wait_until(
+        page,
+        "() => { const i = document.getElementById('moment-still');"
+        " const r = i.getBoundingClientRect();"
+        " const s = Math.min(r.width / i.naturalWidth, r.height / i.naturalHeight);"
+        " const g = document.getElementById('shared-drawing').getBoundingClientRect();"
+        " return Math.abs(g.width - i.naturalWidth * s) < 2; }",
+    )
     svg = page.locator("#shared-drawing").bounding_box()
     img = page.evaluate(
         "() => { const i = document.getElementById('moment-still');"
