@@ -54,6 +54,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_ROOT))
 
 import requests  # noqa: E402
+from requests.cookies import RequestsCookieJar  # noqa: E402
 
 from bench.seeding import seed_playback_clip  # noqa: E402
 
@@ -262,9 +263,13 @@ def make_bucket_and_key(endpoint: str) -> tuple[str, str]:
 # -- clients -------------------------------------------------------------------------
 
 
-def sign_in(base: str) -> tuple[dict[str, str], str]:
+def sign_in(base: str) -> tuple[RequestsCookieJar, str]:
     """Sign in once; returns the session cookies and the CSRF token (shared by threads:
-    the session is server-side and valid on every web process)."""
+    the session is server-side and valid on every web process).
+
+    The jar keeps each cookie's domain, so a cookie the server re-sends replaces the
+    copy in a client's jar, as in a browser (a plain dict would leave the stale copy
+    beside it, and the server would keep reading the stale one)."""
     http = requests.Session()
     http.trust_env = False
     token = _token(http.get(f"{base}/login", timeout=30).text)
@@ -277,7 +282,7 @@ def sign_in(base: str) -> tuple[dict[str, str], str]:
     if response.status_code != 302:
         raise RuntimeError(f"login failed: {response.status_code}")
     token = _token(http.get(f"{base}/account", timeout=30).text)
-    return dict(http.cookies), token
+    return http.cookies.copy(), token
 
 
 def _token(html: str) -> str:
@@ -287,10 +292,11 @@ def _token(html: str) -> str:
     return found.group(1)
 
 
-def client(cookies: dict[str, str]) -> requests.Session:
+def client(cookies: RequestsCookieJar | None = None) -> requests.Session:
     http = requests.Session()
     http.trust_env = False
-    http.cookies.update(cookies)
+    if cookies is not None:
+        http.cookies = cookies.copy()
     return http
 
 
@@ -315,12 +321,12 @@ class Recorder:
 
 
 def viewer(
-    index: int, bases: list[str], nginx: str, cookies: dict[str, str], media: str,
+    index: int, bases: list[str], nginx: str, cookies: RequestsCookieJar, media: str,
     plain: Path, size: int, until: float, max_requests: int, rec: Recorder,
 ) -> None:  # fmt: skip
     """Random 1 MiB Range GETs, verp and nginx for the same range, bodies checked."""
     rng = random.Random(1000 + index)
-    verp, base_http = client(cookies), client({})
+    verp, base_http = client(cookies), client()
     with plain.open("rb") as source:
         for n in range(max_requests):
             if time.monotonic() >= until:
@@ -349,7 +355,7 @@ def viewer(
 
 
 def coder(
-    index: int, bases: list[str], cookies: dict[str, str], token: str, clip_id: str,
+    index: int, bases: list[str], cookies: RequestsCookieJar, token: str, clip_id: str,
     round_no: int, until: float, max_requests: int, rec: Recorder,
 ) -> None:  # fmt: skip
     """Create annotations on the shared clip until the round ends."""

@@ -19,6 +19,7 @@ ENV_MAP: dict[str, str] = {
     "VERP_ERASURE_WAIT_SECONDS": "database.erasure_wait_seconds",
     "VERP_BLOB_URL": "blobs.url",
     "VERP_S3_ENDPOINT_URL": "blobs.s3_endpoint_url",
+    "VERP_BLOB_READ_CACHE_MIB": "blobs.read_cache_mib",
     "VERP_KEY_PROVIDER": "keys.provider",
     "VERP_KEY_FILE": "keys.key_file",
     "VERP_KMS_KEY_ID": "keys.kms_key_id",
@@ -68,6 +69,7 @@ class Settings:
     blob_url: str
     s3_endpoint_url: str | None
     multipart_threshold: int
+    blob_read_cache_bytes: int
     key_provider: str
     key_file: Path
     kms_key_id: str | None
@@ -336,6 +338,7 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         blob_url=blob_url,
         s3_endpoint_url=_optional(raw, "blobs.s3_endpoint_url"),
         multipart_threshold=_positive(raw, "blobs.multipart_threshold_mib") * 1024 * 1024,
+        blob_read_cache_bytes=_non_negative(raw, "blobs.read_cache_mib") * 1024 * 1024,
         key_provider=key_provider,
         key_file=_path(raw, "keys.key_file", home, "keys/kek.json"),
         kms_key_id=kms_key_id,

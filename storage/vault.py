@@ -7,7 +7,7 @@ store and the metadata rows. Callers pass a SQLAlchemy session (their unit of wo
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import BinaryIO
@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.blobs import BlobStore, BlobWriter
-from storage.cache import DataKeyCache, HeaderCache
+from storage.cache import CiphertextCache, DataKeyCache, HeaderCache
 from storage.clock import Clock
 from storage.container import Binding, EncryptingWriter, RangeDecryptor, iter_decrypt
 from storage.db.base import new_id
@@ -34,6 +34,8 @@ class Vault:
     #: Per-process caches for playback (storage.cache); None disables each.
     key_cache: DataKeyCache | None = None
     header_cache: HeaderCache | None = None
+    #: Stored bytes of recently played blobs (a remote store only; see storage.cache).
+    ciphertext_cache: CiphertextCache | None = None
 
     # -- data keys -----------------------------------------------------
     def create_key(self, session: Session, site_id: str, clip_id: str) -> None:
@@ -148,15 +150,20 @@ class Vault:
     def range_reader(
         self, session: Session, blob: Blob, *, key_row: DataKey | None = None
     ) -> RangeDecryptor:
-        """Random access to a blob's plaintext; each read is one ranged fetch.
+        """Random access to a blob's plaintext; each read is one ranged fetch (none where
+        the ciphertext cache holds the bytes).
 
         ``key_row``: the clip's DataKey row if already fetched (see :meth:`data_key`).
         """
-        key = self.data_key(session, blob.site_id, blob.clip_id, row=key_row)
+        try:
+            key = self.data_key(session, blob.site_id, blob.clip_id, row=key_row)
+        except KeyNotFound:
+            self._forget(blob)  # destroyed, maybe by another process: drop what is cached
+            raise
         headers = self.header_cache
         header = headers.get(blob.id) if headers is not None else None
         reader = RangeDecryptor(
-            lambda offset, length: self.blobs.read_range(blob.store_key, offset, length),
+            self._fetcher(blob),
             blob.ciphertext_size,
             key,
             self.binding(blob),
@@ -178,13 +185,32 @@ class Vault:
         for chunk in iter_decrypt(stream, key, self.binding(blob)):  # type: ignore[arg-type]
             yield bytes(chunk)
 
+    def _fetcher(self, blob: Blob) -> Callable[[int, int], bytes]:
+        """Ranged reads of the blob's stored bytes, through the ciphertext cache if any."""
+
+        def fetch(offset: int, length: int) -> bytes:
+            return self.blobs.read_range(blob.store_key, offset, length)
+
+        cache = self.ciphertext_cache
+        if cache is None:
+            return fetch
+        return lambda offset, length: cache.read(
+            blob.id, blob.ciphertext_size, offset, length, fetch
+        )
+
+    def _forget(self, blob: Blob) -> None:
+        """Drop the blob from this process's caches."""
+        if self.header_cache is not None:
+            self.header_cache.drop(blob.id)
+        if self.ciphertext_cache is not None:
+            self.ciphertext_cache.drop(blob.id)
+
     def blobs_of(self, session: Session, clip_id: str) -> list[Blob]:
         return list(session.scalars(select(Blob).where(Blob.clip_id == clip_id)))
 
     def delete_blob(self, session: Session, blob: Blob) -> None:
         """Delete the stored bytes, then the row (a crash in between leaves a retryable row)."""
-        if self.header_cache is not None:
-            self.header_cache.drop(blob.id)
+        self._forget(blob)
         self.blobs.delete(blob.store_key)
         session.delete(blob)
         session.flush()

@@ -17,7 +17,7 @@ from storage.audit import AuditLog
 from storage.audit.checkpoints import Checkpoints, CheckpointStore, LocalCheckpointStore
 from storage.audit.signing import create_signing_key, load_signer
 from storage.blobs import BlobStore, LocalBlobStore, MemoryBlobStore
-from storage.cache import DataKeyCache, HeaderCache
+from storage.cache import CiphertextCache, DataKeyCache, HeaderCache
 from storage.clock import Clock, SystemClock
 from storage.db.engine import Database, make_engine
 from storage.keys import KeyProvider, LocalKeyFile, ensure_secret_file, read_secret_file
@@ -124,6 +124,10 @@ def initialize(settings: Settings) -> list[str]:
 #: watched at once per web process; a header is 48 bytes.
 KEY_CACHE_ENTRIES = 256
 HEADER_CACHE_ENTRIES = 4096
+#: The ciphertext cache fetches and keeps blobs in chunks of this size (a few segments;
+#: one ranged GET each) and refetches a chunk after this long.
+CIPHERTEXT_CHUNK_BYTES = 4 * 1024 * 1024
+CIPHERTEXT_TTL = timedelta(minutes=10)
 
 
 def _key_cache(settings: Settings, clock: Clock) -> DataKeyCache | None:
@@ -131,6 +135,21 @@ def _key_cache(settings: Settings, clock: Clock) -> DataKeyCache | None:
     if settings.key_cache_seconds == 0:
         return None
     return DataKeyCache(clock, timedelta(seconds=settings.key_cache_seconds), KEY_CACHE_ENTRIES)
+
+
+def _ciphertext_cache(settings: Settings, clock: Clock) -> CiphertextCache | None:
+    """The ciphertext cache for an ``s3://`` store, or None (a local store, or
+    ``blobs.read_cache_mib`` = 0, or less than one chunk)."""
+    if not settings.blob_url.startswith("s3://"):
+        return None
+    if settings.blob_read_cache_bytes < CIPHERTEXT_CHUNK_BYTES:
+        return None
+    return CiphertextCache(
+        clock,
+        max_bytes=settings.blob_read_cache_bytes,
+        chunk_size=CIPHERTEXT_CHUNK_BYTES,
+        ttl=CIPHERTEXT_TTL,
+    )
 
 
 def check_ffmpeg(settings: Settings) -> str:
@@ -177,6 +196,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
             segment_size=settings.segment_size,
             key_cache=_key_cache(settings, clock),
             header_cache=HeaderCache(HEADER_CACHE_ENTRIES),
+            ciphertext_cache=_ciphertext_cache(settings, clock),
         ),
         audit=AuditLog(
             read_secret_file(settings.audit_key_file),
