@@ -37,6 +37,7 @@ from storage.container import (
     plaintext_size,
     segment_count,
 )
+from storage.container import writer as container_writer
 from storage.errors import DecryptionError
 
 KEY = bytes(range(32))
@@ -182,7 +183,7 @@ def test_encrypt_stream_and_writer_produce_the_same_bytes(data: bytes, seg: int,
     supply = [salt, prefix]
     fake_os = SimpleNamespace(urandom=lambda n: supply.pop(0))
     fast_sink = io.BytesIO()
-    with mock.patch.object(container, "os", fake_os):
+    with mock.patch.object(container_writer, "os", fake_os):
         size = encrypt_stream(TrickleReader(data, step), fast_sink, KEY, BINDING, seg)  # type: ignore[arg-type]
     assert fast_sink.getvalue() == sink.getvalue()
     assert size == writer.ciphertext_size

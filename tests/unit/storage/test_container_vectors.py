@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from storage import container
 from storage.container import Binding, EncryptingWriter, RangeDecryptor
+from storage.container import writer as container_writer
 from storage.errors import DecryptionError
 from storage.vault import Vault
 from tests.unit.storage import make_vectors
@@ -153,7 +154,7 @@ def test_encrypt_stream_reproduces_vector(
         assert len(value) == n
         return value
 
-    monkeypatch.setattr(container, "os", SimpleNamespace(urandom=urandom))
+    monkeypatch.setattr(container_writer, "os", SimpleNamespace(urandom=urandom))
     sink = io.BytesIO()
     size = container.encrypt_stream(
         io.BytesIO(_b(vec, "plaintext")),

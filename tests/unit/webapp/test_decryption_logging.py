@@ -23,7 +23,7 @@ from webapp.byteranges import StreamAborted
 from webapp.composition import build_services, initialize
 
 #: What a log line or a traceback must never show about a decryption failure.
-TELLTALES = ("InvalidTag", "cryptography", "short read", "container.py", "decrypt_into")
+TELLTALES = ("InvalidTag", "cryptography", "short read", "storage/container", "decrypt_into")
 
 
 @pytest.fixture
