@@ -39,8 +39,9 @@ from sqlalchemy.orm import Session
 from storage.audit import Actor, AuditLog
 from storage.clip_rows import delete_clip_rows
 from storage.db.engine import Database
-from storage.db.footage import Blob, Clip, Consent, DataKey
-from storage.db.governance import AuditEntry, Tombstone
+from storage.db.footage import Blob, Clip, DataKey
+from storage.db.governance import Tombstone
+from storage.destruction.tombstones import last_entry, make_tombstone
 from storage.erasure import Verdict, probe_of, verify_erasure
 from storage.errors import BlobStoreError, StorageError, ValidationError
 from storage.holds import held_clip_ids, is_held
@@ -269,7 +270,7 @@ class Destroyer:
             if clip.destroy_requested_at is None:
                 raise ValidationError(f"clip {clip_id} is not marked for destruction")
             clip.status = ERASURE_PENDING
-            if _last_entry(session, clip_id, "clip.shred") is not None:
+            if last_entry(session, clip_id, "clip.shred") is not None:
                 return True
             blobs = _blob_rows(session, clip_id)
             key = session.get(DataKey, clip_id)
@@ -335,11 +336,11 @@ class Destroyer:
                 clip.erasure_problem = REAPPEARED
                 return False
             self._delete_late_rows(session, clip, actor)
-            tomb = self._make_tombstone(session, clip, actor)
+            tomb = make_tombstone(session, clip, actor, self.audit.clock.now())
             tomb.erased_at, tomb.erasure_evidence = clip.erasure_checked_at, erasure.detail[:400]
             session.add(tomb)
             session.flush()
-            shred = _last_entry(session, clip_id, "clip.shred")
+            shred = last_entry(session, clip_id, "clip.shred")
             entry = self.audit.append(
                 session,
                 actor,
@@ -379,44 +380,6 @@ class Destroyer:
                 details={"annotations": deleted.get("annotations", 0), "rows_deleted": deleted},
             )
 
-    def _make_tombstone(self, session: Session, clip: Clip, actor: Actor) -> Tombstone:
-        consent = session.get(Consent, clip.consent_id)
-        key = session.get(DataKey, clip.id)
-        shred = _last_entry(session, clip.id, "clip.shred")
-        request = _last_entry(session, clip.id, "clip.destroy_request")
-        counts = shred.details if shred is not None else {}
-        late = session.scalars(
-            select(AuditEntry.details).where(
-                AuditEntry.target_id == clip.id, AuditEntry.action == "clip.late_rows"
-            )
-        )
-        late_annotations = sum(int(d.get("annotations", 0)) for d in late)
-        return Tombstone(
-            clip_id=clip.id,
-            site_id=clip.site_id,
-            kind=clip.kind,
-            family_code=clip.family_code,
-            consent_id=clip.consent_id,
-            form_reference=consent.form_reference if consent is not None else "",
-            purposes=list(consent.purposes) if consent is not None else [],
-            withdrawn_purposes=list(consent.withdrawn_purposes) if consent is not None else [],
-            clip_created_at=clip.created_at,
-            delete_after=clip.delete_after,
-            destroyed_at=self.audit.clock.now(),
-            reason=clip.destroy_reason or "",
-            destroyed_by=actor.id,
-            requested_at=clip.destroy_requested_at,
-            requested_by=request.actor_id if request is not None else None,
-            key_destroyed_at=key.destroyed_at if key is not None else None,
-            # The KEK that wrapped the key when it was shredded: its epoch's retirement is
-            # the shred horizon for every copy (storage.kek.horizon).
-            kek_provider=key.provider if key is not None else None,
-            kek_version=key.kek_version if key is not None else None,
-            method="crypto-shred",
-            annotation_count=int(counts.get("annotations", 0)) + late_annotations,
-            blob_count=int(counts.get("blobs", 0)),
-        )
-
 
 def _failed(clip_id: str, exc: StorageError) -> Outcome:
     return Outcome(clip_id, destroyed=False, error=f"{type(exc).__name__}: {exc}")
@@ -428,13 +391,3 @@ def _probe(hex_probe: str | None) -> bytes | None:
 
 def _blob_rows(session: Session, clip_id: str) -> int:
     return session.scalar(select(func.count(Blob.id)).where(Blob.clip_id == clip_id)) or 0
-
-
-def _last_entry(session: Session, clip_id: str, action: str) -> AuditEntry | None:
-    query = (
-        select(AuditEntry)
-        .where(AuditEntry.target_id == clip_id, AuditEntry.action == action)
-        .order_by(AuditEntry.seq.desc())
-        .limit(1)
-    )
-    return session.scalar(query)
