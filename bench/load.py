@@ -34,379 +34,49 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 _ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_ROOT))
 
-import requests  # noqa: E402
-from requests.cookies import RequestsCookieJar  # noqa: E402
 
-from bench.seeding import seed_playback_clip  # noqa: E402
+from bench.load_clients import (  # noqa: E402
+    RANGE_BYTES,
+    Recorder,
+    client,
+    coder,
+    sign_in,
+    summarise,
+    viewer,
+)
+from bench.load_stack import (  # noqa: E402
+    AWS_ENV,
+    REGION,
+    Children,
+    Stop,
+    build_clip,
+    free_port,
+    ignore_stop_signals,
+    make_bucket_and_key,
+    nginx_config,
+    on_stop_signal,
+    pg_database,
+    redis_queue,
+    run_moto,
+    wait_http,
+)
 
 MiB = 1024 * 1024
-RANGE_BYTES = MiB
 TARGET_RANGE_P95_RATIO = 2.0
-REGION: Final = "eu-west-2"
-PASSWORD = "bench-password-not-secret"
-EMAIL = "facilitator@load.example.org"
-STARTUP_SECONDS = 90.0
-_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": "/dev/null",
-    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-}
-
-
-class Stop(Exception):
-    """SIGTERM, turned into an exception so that clean-up runs."""
-
-
-def _ignore_stop_signals() -> None:
-    """From here on, Ctrl-C and SIGTERM must not interrupt the clean-up."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _on_stop_signal(signum: int, frame: object) -> None:
-    _ignore_stop_signals()
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    raise Stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-# -- children ------------------------------------------------------------------------
-
-
-def run_moto() -> None:
-    """Child mode: a moto S3/KMS server on loopback until stdin closes."""
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    print(f"READY {server.get_host_and_port()[1]}", flush=True)
-    try:
-        sys.stdin.read()  # EOF when the parent closes the pipe or dies
-    finally:
-        server.stop()
-
-
-class Children:
-    """Child processes, each in its own process group; stopped in reverse order."""
-
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.procs: list[tuple[str, subprocess.Popen[str]]] = []
-
-    def start(self, name: str, argv: list[str], env: dict[str, str], **kw: Any) -> Any:
-        log = (self.logs / f"{name}.log").open("w")
-        kw.setdefault("stdout", log)
-        proc = subprocess.Popen(argv, env=env, stderr=log, text=True, start_new_session=True, **kw)
-        self.procs.append((name, proc))
-        return proc
-
-    def dead(self) -> list[str]:
-        return [name for name, proc in self.procs if proc.poll() is not None]
-
-    def stop(self) -> None:
-        _ignore_stop_signals()
-        for _, proc in reversed(self.procs):
-            if proc.poll() is None:
-                with suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for _, proc in reversed(self.procs):
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-
-
-def nginx_config(tmp: Path, port: int, docroot: Path) -> Path:
-    """An nginx.conf for one loopback server of ``docroot``; everything under ``tmp``."""
-    user = "user root root;\n" if os.geteuid() == 0 else ""
-    conf = tmp / "nginx.conf"
-    conf.write_text(
-        f"""{user}worker_processes 2;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_timeout 30;
-    keepalive_requests 100000;
-    client_body_temp_path {tmp}/nginx-body;
-    proxy_temp_path {tmp}/nginx-proxy;
-    fastcgi_temp_path {tmp}/nginx-fastcgi;
-    uwsgi_temp_path {tmp}/nginx-uwsgi;
-    scgi_temp_path {tmp}/nginx-scgi;
-    types {{ video/mp4 mp4; }}
-    server {{
-        listen 127.0.0.1:{port};
-        root {docroot};
-    }}
-}}
-"""
-    )
-    return conf
-
-
-def wait_http(url: str, proc: subprocess.Popen[str], name: str) -> None:
-    """Poll ``url`` until it answers below 500; raises if ``proc`` exits or time runs out."""
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with status {proc.returncode} (see its log)")
-        try:
-            if requests.get(url, timeout=2).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{name} did not answer within {STARTUP_SECONDS:.0f} s")
-
-
-# -- set-up --------------------------------------------------------------------------
-
-
-@contextmanager
-def pg_database(base_url: str) -> Iterator[str]:
-    """A fresh database on the PostgreSQL server of ``base_url``; yields its URL; dropped
-    after. A database, not a schema: the audit chain's advisory lock is per database,
-    so other users of ``base_url``'s database (a test run) cannot stall the bench."""
-    import sqlalchemy
-    from sqlalchemy.engine import make_url
-
-    name = f"verp_load_{uuid.uuid4().hex[:12]}"
-    engine = sqlalchemy.create_engine(base_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-        yield make_url(base_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as conn:
-            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
-
-
-@contextmanager
-def redis_queue(url: str) -> Iterator[str]:
-    """A private huey queue name on Redis; yields the queue URL; its keys removed after."""
-    import redis
-
-    name = f"verp-load-{uuid.uuid4().hex[:12]}"
-    try:
-        yield f"{url}?name={name}"
-    finally:
-        client = redis.Redis.from_url(url)
-        try:
-            for key in client.scan_iter(match=f"*{name}*"):
-                client.delete(key)
-        finally:
-            client.close()
-
-
-def build_clip(env: dict[str, str], plain: Path, size: int) -> str:
-    """Initialise the installation; a site, a facilitator, a consent and a ready clip
-    whose playback rendition is ``size`` random bytes (also kept in ``plain``)."""
-    from config import load_settings
-
-    settings = load_settings(environ=env)
-    return seed_playback_clip(
-        settings, plain, size, slug="load", family="FAM-7000", email=EMAIL, password=PASSWORD
-    )
-
-
-def make_bucket_and_key(endpoint: str) -> tuple[str, str]:
-    import boto3
-
-    bucket = f"verp-load-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=endpoint, region_name=REGION).create_bucket(
-        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
-    )
-    kms = boto3.client("kms", endpoint_url=endpoint, region_name=REGION)
-    key = kms.create_key(Description="verp load bench KEK", KeyUsage="ENCRYPT_DECRYPT")
-    return bucket, str(key["KeyMetadata"]["KeyId"])
-
-
-# -- clients -------------------------------------------------------------------------
-
-
-def sign_in(base: str) -> tuple[RequestsCookieJar, str]:
-    """Sign in once; returns the session cookies and the CSRF token (shared by threads:
-    the session is server-side and valid on every web process).
-
-    The jar keeps each cookie's domain, so a cookie the server re-sends replaces the
-    copy in a client's jar, as in a browser (a plain dict would leave the stale copy
-    beside it, and the server would keep reading the stale one)."""
-    http = requests.Session()
-    http.trust_env = False
-    token = _token(http.get(f"{base}/login", timeout=30).text)
-    response = http.post(
-        f"{base}/login",
-        data={"email": EMAIL, "password": PASSWORD, "csrf_token": token},
-        allow_redirects=False,
-        timeout=30,
-    )
-    if response.status_code != 302:
-        raise RuntimeError(f"login failed: {response.status_code}")
-    token = _token(http.get(f"{base}/account", timeout=30).text)
-    return http.cookies.copy(), token
-
-
-def _token(html: str) -> str:
-    found = _META.search(html)
-    if found is None:
-        raise RuntimeError("no CSRF token in the page")
-    return found.group(1)
-
-
-def client(cookies: RequestsCookieJar | None = None) -> requests.Session:
-    http = requests.Session()
-    http.trust_env = False
-    if cookies is not None:
-        http.cookies = cookies.copy()
-    return http
-
-
-class Recorder:
-    """Latencies (seconds) and errors per series, thread-safe."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.times: dict[str, list[float]] = {"verp": [], "nginx": [], "annotate": []}
-        self.errors: dict[str, int] = {name: 0 for name in self.times}
-        self.first_errors: list[str] = []
-
-    def ok(self, series: str, seconds: float) -> None:
-        with self.lock:
-            self.times[series].append(seconds)
-
-    def error(self, series: str, what: str) -> None:
-        with self.lock:
-            self.errors[series] += 1
-            if len(self.first_errors) < 5:
-                self.first_errors.append(f"{series}: {what}")
-
-
-def viewer(
-    index: int, bases: list[str], nginx: str, cookies: RequestsCookieJar, media: str,
-    plain: Path, size: int, until: float, max_requests: int, rec: Recorder,
-) -> None:  # fmt: skip
-    """Random 1 MiB Range GETs, verp and nginx for the same range, bodies checked."""
-    rng = random.Random(1000 + index)
-    verp, base_http = client(cookies), client()
-    with plain.open("rb") as source:
-        for n in range(max_requests):
-            if time.monotonic() >= until:
-                return
-            start = rng.randrange(0, size - RANGE_BYTES + 1)
-            source.seek(start)
-            expected = source.read(RANGE_BYTES)
-            header = {"Range": f"bytes={start}-{start + RANGE_BYTES - 1}"}
-            targets = [
-                ("verp", verp, f"{bases[(index + n) % len(bases)]}{media}"),
-                ("nginx", base_http, nginx),
-            ]
-            for series, http, url in targets if n % 2 == 0 else targets[::-1]:
-                began = time.perf_counter()
-                try:
-                    response = http.get(url, headers=header, timeout=30)
-                    body = response.content
-                except requests.RequestException as exc:
-                    rec.error(series, type(exc).__name__)
-                    continue
-                elapsed = time.perf_counter() - began
-                if response.status_code != 206 or body != expected:
-                    rec.error(series, f"status {response.status_code}, {len(body)} bytes")
-                else:
-                    rec.ok(series, elapsed)
-
-
-def coder(
-    index: int, bases: list[str], cookies: RequestsCookieJar, token: str, clip_id: str,
-    round_no: int, until: float, max_requests: int, rec: Recorder,
-) -> None:  # fmt: skip
-    """Create annotations on the shared clip until the round ends."""
-    http = client(cookies)
-    for n in range(max_requests):
-        if time.monotonic() >= until:
-            return
-        url = f"{bases[(index + n) % len(bases)]}/api/v1/clips/{clip_id}/annotations"
-        start_ms = ((round_no * 64 + index) * max_requests + n) * 10 % 600_000
-        body = {"start_ms": start_ms, "subject": "infant", "scheme_id": "infant-cues",
-                "codes": ["smiling"], "text": f"load {round_no}/{index}/{n}"}  # fmt: skip
-        began = time.perf_counter()
-        try:
-            response = http.post(url, json=body, headers={"X-CSRFToken": token}, timeout=30)
-        except requests.RequestException as exc:
-            rec.error("annotate", type(exc).__name__)
-            continue
-        elapsed = time.perf_counter() - began
-        if response.status_code != 201:
-            rec.error("annotate", f"status {response.status_code}: {response.text[:120]}")
-        else:
-            rec.ok("annotate", elapsed)
-
-
-# -- statistics ----------------------------------------------------------------------
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def stats(values: list[float], errors: int) -> dict[str, Any]:
-    if not values:
-        return {"requests": 0, "errors": errors}
-    return {
-        "requests": len(values),
-        "errors": errors,
-        **{f"p{p}_ms": round(percentile(values, p) * 1000, 2) for p in (50, 95, 99)},
-    }
-
-
-def summarise(rec: Recorder) -> dict[str, Any]:
-    out: dict[str, Any] = {name: stats(rec.times[name], rec.errors[name]) for name in rec.times}
-    verp, nginx = out["verp"], out["nginx"]
-    if verp.get("requests") and nginx.get("requests"):
-        out["range_ratio_to_nginx"] = {
-            q: round(verp[f"{q}_ms"] / nginx[f"{q}_ms"], 2) for q in ("p50", "p95", "p99")
-        }
-    return out
 
 
 # -- the run -------------------------------------------------------------------------
@@ -427,14 +97,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         db_url = stack.enter_context(pg_database(args.postgres))
         queue_url = stack.enter_context(redis_queue(args.redis))
         moto = children.start(
-            "moto", [sys.executable, __file__, "--moto"], {**os.environ, **_AWS_ENV},
+            "moto", [sys.executable, __file__, "--moto"], {**os.environ, **AWS_ENV},
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         )  # fmt: skip
         line = moto.stdout.readline()
         if not line.startswith("READY "):
             raise RuntimeError("the moto server did not start (see its log)")
         endpoint = f"http://127.0.0.1:{int(line.split()[1])}"
-        os.environ.update(_AWS_ENV)  # boto3 in this process (set-up) talks to moto only
+        os.environ.update(AWS_ENV)  # boto3 in this process (set-up) talks to moto only
         os.environ.pop("AWS_PROFILE", None)
         bucket, key_id = make_bucket_and_key(endpoint)
         env = {
@@ -448,7 +118,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "VERP_AWS_REGION": REGION,
             "VERP_QUEUE_URL": queue_url,
             "VERP_SECURE_COOKIES": "false",
-            **_AWS_ENV,
+            **AWS_ENV,
         }
         docroot = tmp / "www"
         docroot.mkdir()
@@ -484,7 +154,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for base in urls:
             for _ in range(3):
                 client(cookies).get(f"{base}{media}", headers={"Range": "bytes=0-99"}, timeout=30)
-        stack.callback(_ignore_stop_signals)  # runs first when the stack unwinds
+        stack.callback(ignore_stop_signals)  # runs first when the stack unwinds
         total = Recorder()
         rounds = []
         for round_no in range(args.rounds):
@@ -565,9 +235,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.size_mib < 2:
         raise SystemExit("--size-mib must be at least 2")
-    signal.signal(signal.SIGTERM, _on_stop_signal)
+    signal.signal(signal.SIGTERM, on_stop_signal)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, _on_stop_signal)
+        signal.signal(signal.SIGINT, on_stop_signal)
     try:
         result = run(args)
     except (KeyboardInterrupt, Stop):
