@@ -253,6 +253,8 @@ def _detail(key: str, value: Any, names: Names) -> str:
         return f"Address: {value}."
     if key == "refusal":
         return REFUSALS.get(str(value), f"Refused: {value}.")
+    if key == "more_not_recorded" and value is True:
+        return "Further refusals of this person within the minute were not recorded."
     if key == "status":
         return ""  # the refusal says why; the code is in exports
     if key == "method":

@@ -5,7 +5,10 @@ for an item that is not theirs to see or not at their site (a domain 404, e.g. a
 site's clip). Not recorded: anonymous requests (the login throttle covers those), unknown
 URLs (routing 404s), and the redirects of a forced password change or second-factor set-up.
 One entry per user, page and item per :data:`WINDOW`, so a page retrying a refused
-request many times leaves one entry.
+request many times leaves one entry; and at most :data:`USER_CAP` entries per user per
+window, so someone walking through many item ids cannot flood the log a DPO reads: the
+last entry before the cap says so (``more_not_recorded``), and every further refusal in
+that window is still answered and written to the application log.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import logging
 from datetime import timedelta
 
 from flask import request
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from storage.db.governance import AuditEntry
 from storage.errors import ConsentError, NotFound, PermissionDenied
@@ -24,6 +27,8 @@ log = logging.getLogger(__name__)
 
 ACTION = "access.refused"
 WINDOW = timedelta(minutes=1)
+#: Most ``access.refused`` entries per user per WINDOW (any pages, any items).
+USER_CAP = 20
 
 
 def refusal_kind(exc: BaseException) -> str | None:
@@ -60,22 +65,34 @@ def record_refusal(exc: BaseException, status: int) -> None:
         svc = services()
         now = svc.clock.now()
         with unit_of_work() as db:
+            mine = (
+                AuditEntry.actor_id == user.id,
+                AuditEntry.action == ACTION,
+                AuditEntry.at >= now - WINDOW,
+            )
+            recorded = db.scalar(select(func.count()).select_from(AuditEntry).where(*mine)) or 0
+            if recorded >= USER_CAP:
+                log.warning("refusal not recorded (cap reached) on %s", request.endpoint)
+                return
             target = (
                 AuditEntry.target_id == target_id if target_id else AuditEntry.target_id.is_(None)
             )
             recent = db.scalars(
                 select(AuditEntry.details)
-                .where(
-                    AuditEntry.actor_id == user.id,
-                    AuditEntry.action == ACTION,
-                    target,
-                    AuditEntry.at >= now - WINDOW,
-                )
+                .where(*mine, target)
                 .order_by(AuditEntry.seq.desc())
                 .limit(20)
             )
             if any((d or {}).get("endpoint") == request.endpoint for d in recent):
                 return
+            details = {
+                "refusal": kind,
+                "status": status,
+                "endpoint": request.endpoint,
+                "method": request.method,
+            }
+            if recorded == USER_CAP - 1:
+                details["more_not_recorded"] = True
             svc.audit.append(
                 db,
                 user.actor,
@@ -83,12 +100,7 @@ def record_refusal(exc: BaseException, status: int) -> None:
                 target_type=target_type,
                 target_id=target_id,
                 site_id=user.site_id,
-                details={
-                    "refusal": kind,
-                    "status": status,
-                    "endpoint": request.endpoint,
-                    "method": request.method,
-                },
+                details=details,
             )
     except Exception:
         log.exception("could not record a refused request on %s", request.endpoint)
