@@ -11,6 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from config.retention_policy import RetentionSettingsError, validate_retention
+from config.values import (
+    SettingsError,
+    assign,
+    get,
+    home_path,
+    non_negative,
+    optional,
+    positive,
+    positive_number,
+    slugs,
+)
 
 #: The one explicit mapping from environment variable to ``section.key`` in default.toml.
 ENV_MAP: dict[str, str] = {
@@ -49,15 +60,10 @@ ENV_MAP: dict[str, str] = {
     "VERP_PROXY_HOPS": "web.proxy_hops",
     "VERP_TAXONOMY_DIR": "review.taxonomy_dir",
     "VERP_RETENTION_FILE": "retention.file",
+    "VERP_SHARE_RECEIVING_SITES": "sharing.receiving_sites",
 }
 
 KEY_PROVIDERS = ("local", "kms")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-class SettingsError(ValueError):
-    """A setting is missing or invalid; the message names the setting."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,7 @@ class Settings:
     max_moment_seconds: int
     agreement_window_ms: int
     taxonomy_dir: Path | None
+    share_receiving_sites: tuple[str, ...]
     erasure_wait_seconds: float = 10.0
     retention: Mapping[str, Any] = field(default_factory=dict)
 
@@ -144,10 +151,10 @@ def load_settings(
     raw = _defaults()
     for var, dotted in ENV_MAP.items():
         if var in env:
-            _assign(raw, dotted, env[var], source=var)
+            assign(raw, dotted, env[var], source=var)
     for dotted, value in (overrides or {}).items():
-        _assign(raw, dotted, value, source=dotted)
-    retention_file = _get(raw, "retention.file")
+        assign(raw, dotted, value, source=dotted)
+    retention_file = get(raw, "retention.file")
     if retention_file:
         raw["retention"] = _read_retention_file(Path(str(retention_file)))
     return _build(raw)
@@ -172,66 +179,9 @@ def _read_retention_file(path: Path) -> dict[str, Any]:
     return retention
 
 
-def _get(raw: Mapping[str, Any], dotted: str) -> Any:
-    section, key = dotted.split(".", 1)
-    return raw.get(section, {}).get(key)
-
-
-def _assign(raw: dict[str, Any], dotted: str, value: Any, source: str) -> None:
-    section, key = dotted.split(".", 1)
-    if section not in raw or not isinstance(raw[section], dict):
-        raise SettingsError(f"{source}: unknown setting section {section!r}")
-    current = raw[section].get(key)
-    raw[section][key] = _coerce(value, current, source)
-
-
-def _coerce(value: Any, current: Any, source: str) -> Any:
-    if not isinstance(value, str):
-        return value
-    if isinstance(current, bool):
-        lowered = value.strip().lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-        raise SettingsError(f"{source}: expected true or false, got {value!r}")
-    if isinstance(current, int):
-        try:
-            return int(value)
-        except ValueError:
-            raise SettingsError(f"{source}: expected a whole number, got {value!r}") from None
-    if isinstance(current, float):
-        try:
-            return float(value)
-        except ValueError:
-            raise SettingsError(f"{source}: expected a number, got {value!r}") from None
-    return value
-
-
-def _positive(raw: Mapping[str, Any], dotted: str) -> int:
-    value = _get(raw, dotted)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise SettingsError(f"{dotted}: expected a positive whole number, got {value!r}")
-    return value
-
-
-def _non_negative(raw: Mapping[str, Any], dotted: str) -> int:
-    value = _get(raw, dotted)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise SettingsError(f"{dotted}: expected a whole number >= 0, got {value!r}")
-    return value
-
-
-def _positive_number(raw: Mapping[str, Any], dotted: str) -> float:
-    value = _get(raw, dotted)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise SettingsError(f"{dotted}: expected a positive number, got {value!r}")
-    return float(value)
-
-
 def _ffmpeg_path(raw: Mapping[str, Any]) -> Path | None:
     """ingest.ffmpeg (VERP_FFMPEG): an absolute path, or None for the wheel's binary."""
-    value = _get(raw, "ingest.ffmpeg")
+    value = get(raw, "ingest.ffmpeg")
     if not value:
         return None
     path = Path(str(value))
@@ -243,18 +193,8 @@ def _ffmpeg_path(raw: Mapping[str, Any]) -> Path | None:
     return path
 
 
-def _path(raw: Mapping[str, Any], dotted: str, home: Path, default: str) -> Path:
-    value = _get(raw, dotted)
-    return Path(str(value)).expanduser() if value else home / default
-
-
-def _optional(raw: Mapping[str, Any], dotted: str) -> str | None:
-    value = _get(raw, dotted)
-    return str(value) if value else None
-
-
 def _erasure_wait(raw: Mapping[str, Any]) -> float:
-    value = _get(raw, "database.erasure_wait_seconds")
+    value = get(raw, "database.erasure_wait_seconds")
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 3600:
         raise SettingsError(
             "database.erasure_wait_seconds (VERP_ERASURE_WAIT_SECONDS): expected a number of "
@@ -264,7 +204,7 @@ def _erasure_wait(raw: Mapping[str, Any]) -> float:
 
 
 def _checkpoint_url(raw: Mapping[str, Any]) -> str | None:
-    url = _optional(raw, "audit.checkpoint_url")
+    url = optional(raw, "audit.checkpoint_url")
     if url is not None and not url.startswith("s3://"):
         raise SettingsError(
             "audit.checkpoint_url (VERP_AUDIT_CHECKPOINT_URL): expected s3://BUCKET/PREFIX "
@@ -274,7 +214,7 @@ def _checkpoint_url(raw: Mapping[str, Any]) -> str | None:
 
 
 def _checkpoint_lock_mode(raw: Mapping[str, Any]) -> str:
-    mode = str(_get(raw, "audit.checkpoint_lock_mode")).upper()
+    mode = str(get(raw, "audit.checkpoint_lock_mode")).upper()
     if mode not in ("GOVERNANCE", "COMPLIANCE"):
         raise SettingsError(
             f"audit.checkpoint_lock_mode: expected COMPLIANCE or GOVERNANCE, got {mode!r}"
@@ -283,7 +223,7 @@ def _checkpoint_lock_mode(raw: Mapping[str, Any]) -> str:
 
 
 def _kms_deletion_days(raw: Mapping[str, Any]) -> int:
-    days = _positive(raw, "keys.kms_deletion_days")
+    days = positive(raw, "keys.kms_deletion_days")
     if not 7 <= days <= 30:
         raise SettingsError(
             f"keys.kms_deletion_days (VERP_KMS_DELETION_DAYS): expected 7..30, got {days}"
@@ -292,42 +232,42 @@ def _kms_deletion_days(raw: Mapping[str, Any]) -> int:
 
 
 def _build(raw: Mapping[str, Any]) -> Settings:
-    home = Path(str(_get(raw, "paths.home") or "./var")).expanduser().absolute()
-    database_url = str(_get(raw, "database.url") or f"sqlite:///{home / 'verp.db'}")
+    home = Path(str(get(raw, "paths.home") or "./var")).expanduser().absolute()
+    database_url = str(get(raw, "database.url") or f"sqlite:///{home / 'verp.db'}")
     if not database_url.startswith(("sqlite", "postgresql")):
         raise SettingsError(
             f"database.url (VERP_DATABASE_URL): expected sqlite:/// or postgresql+psycopg://, "
             f"got {database_url.split(':', 1)[0]}:..."
         )
-    blob_url = str(_get(raw, "blobs.url") or f"file://{home / 'blobs'}")
+    blob_url = str(get(raw, "blobs.url") or f"file://{home / 'blobs'}")
     if not blob_url.startswith(("file://", "s3://", "memory://")):
         raise SettingsError(
             "blobs.url (VERP_BLOB_URL): expected file://PATH or s3://BUCKET/PREFIX, "
             f"got {blob_url!r}"
         )
-    key_provider = str(_get(raw, "keys.provider"))
+    key_provider = str(get(raw, "keys.provider"))
     if key_provider not in KEY_PROVIDERS:
         raise SettingsError(
             f"keys.provider (VERP_KEY_PROVIDER): expected one of {KEY_PROVIDERS}, "
             f"got {key_provider!r}"
         )
-    kms_key_id = _optional(raw, "keys.kms_key_id")
+    kms_key_id = optional(raw, "keys.kms_key_id")
     if key_provider == "kms" and not kms_key_id:
         raise SettingsError("keys.kms_key_id (VERP_KMS_KEY_ID): required when keys.provider = kms")
-    queue_url = str(_get(raw, "queue.url") or f"sqlite:///{home / 'queue.db'}")
+    queue_url = str(get(raw, "queue.url") or f"sqlite:///{home / 'queue.db'}")
     if not queue_url.startswith(("sqlite://", "redis://", "rediss://", "memory://")):
         raise SettingsError(
             f"queue.url (VERP_QUEUE_URL): expected redis://HOST:PORT/DB or empty, got {queue_url!r}"
         )
-    segment_size = _positive(raw, "container.segment_size")
+    segment_size = positive(raw, "container.segment_size")
     if not 4096 <= segment_size <= 64 * 1024 * 1024:
         raise SettingsError(
             f"container.segment_size: expected 4096..67108864 bytes, got {segment_size}"
         )
-    port = _positive(raw, "web.port")
+    port = positive(raw, "web.port")
     if port > 65535:
         raise SettingsError(f"web.port (VERP_PORT): expected 1..65535, got {port}")
-    taxonomy_dir = _optional(raw, "review.taxonomy_dir")
+    taxonomy_dir = optional(raw, "review.taxonomy_dir")
     try:
         retention = validate_retention(raw.get("retention", {}))
     except RetentionSettingsError as exc:
@@ -336,65 +276,68 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         home=home,
         database_url=database_url,
         blob_url=blob_url,
-        s3_endpoint_url=_optional(raw, "blobs.s3_endpoint_url"),
-        multipart_threshold=_positive(raw, "blobs.multipart_threshold_mib") * 1024 * 1024,
-        blob_read_cache_bytes=_non_negative(raw, "blobs.read_cache_mib") * 1024 * 1024,
+        s3_endpoint_url=optional(raw, "blobs.s3_endpoint_url"),
+        multipart_threshold=positive(raw, "blobs.multipart_threshold_mib") * 1024 * 1024,
+        blob_read_cache_bytes=non_negative(raw, "blobs.read_cache_mib") * 1024 * 1024,
         key_provider=key_provider,
-        key_file=_path(raw, "keys.key_file", home, "keys/kek.json"),
+        key_file=home_path(raw, "keys.key_file", home, "keys/kek.json"),
         kms_key_id=kms_key_id,
-        kms_endpoint_url=_optional(raw, "keys.kms_endpoint_url"),
-        aws_region=str(_get(raw, "keys.aws_region")),
-        key_cache_seconds=_non_negative(raw, "keys.cache_seconds"),
-        kek_epoch_days=_positive(raw, "keys.epoch_days"),
-        kek_epoch_grace_minutes=_non_negative(raw, "keys.epoch_grace_minutes"),
+        kms_endpoint_url=optional(raw, "keys.kms_endpoint_url"),
+        aws_region=str(get(raw, "keys.aws_region")),
+        key_cache_seconds=non_negative(raw, "keys.cache_seconds"),
+        kek_epoch_days=positive(raw, "keys.epoch_days"),
+        kek_epoch_grace_minutes=non_negative(raw, "keys.epoch_grace_minutes"),
         kms_deletion_days=_kms_deletion_days(raw),
         segment_size=segment_size,
         queue_url=queue_url,
-        queue_retries=int(_get(raw, "queue.retries")),
-        queue_retry_delay=int(_get(raw, "queue.retry_delay_seconds")),
-        queue_lease_seconds=_positive(raw, "queue.lease_seconds"),
-        scheduler_lease_seconds=_positive(raw, "queue.scheduler_lease_seconds"),
-        workspace_dir=_path(raw, "ingest.workspace_dir", home, "workspace"),
-        max_upload_bytes=_positive(raw, "ingest.max_size_mib") * 1024 * 1024,
-        max_duration_seconds=_positive(raw, "ingest.max_duration_seconds"),
-        max_width=_positive(raw, "ingest.max_width"),
-        max_height=_positive(raw, "ingest.max_height"),
-        upload_expiry_hours=_positive(raw, "ingest.upload_expiry_hours"),
-        video_preset=str(_get(raw, "ingest.video_preset")),
-        video_crf=int(_get(raw, "ingest.video_crf")),
-        audio_bitrate=str(_get(raw, "ingest.audio_bitrate")),
-        max_frame_rate=_positive(raw, "ingest.max_frame_rate"),
-        thumbnail_interval_seconds=float(_get(raw, "ingest.thumbnail_interval_seconds")),
-        thumbnail_width=_positive(raw, "ingest.thumbnail_width"),
+        queue_retries=int(get(raw, "queue.retries")),
+        queue_retry_delay=int(get(raw, "queue.retry_delay_seconds")),
+        queue_lease_seconds=positive(raw, "queue.lease_seconds"),
+        scheduler_lease_seconds=positive(raw, "queue.scheduler_lease_seconds"),
+        workspace_dir=home_path(raw, "ingest.workspace_dir", home, "workspace"),
+        max_upload_bytes=positive(raw, "ingest.max_size_mib") * 1024 * 1024,
+        max_duration_seconds=positive(raw, "ingest.max_duration_seconds"),
+        max_width=positive(raw, "ingest.max_width"),
+        max_height=positive(raw, "ingest.max_height"),
+        upload_expiry_hours=positive(raw, "ingest.upload_expiry_hours"),
+        video_preset=str(get(raw, "ingest.video_preset")),
+        video_crf=int(get(raw, "ingest.video_crf")),
+        audio_bitrate=str(get(raw, "ingest.audio_bitrate")),
+        max_frame_rate=positive(raw, "ingest.max_frame_rate"),
+        thumbnail_interval_seconds=float(get(raw, "ingest.thumbnail_interval_seconds")),
+        thumbnail_width=positive(raw, "ingest.thumbnail_width"),
         ffmpeg_path=_ffmpeg_path(raw),
-        max_streams=_positive(raw, "ingest.max_streams"),
-        max_frame_gap_seconds=_positive_number(raw, "ingest.max_frame_gap_seconds"),
-        max_frame_interval_ratio=_positive_number(raw, "ingest.max_frame_interval_ratio"),
-        ffmpeg_stall_seconds=_positive_number(raw, "ingest.ffmpeg_stall_seconds"),
-        ffmpeg_cpu_seconds_per_megapixel_frame=_positive_number(
+        max_streams=positive(raw, "ingest.max_streams"),
+        max_frame_gap_seconds=positive_number(raw, "ingest.max_frame_gap_seconds"),
+        max_frame_interval_ratio=positive_number(raw, "ingest.max_frame_interval_ratio"),
+        ffmpeg_stall_seconds=positive_number(raw, "ingest.ffmpeg_stall_seconds"),
+        ffmpeg_cpu_seconds_per_megapixel_frame=positive_number(
             raw, "ingest.ffmpeg_cpu_seconds_per_megapixel_frame"
         ),
-        audit_key_file=_path(raw, "audit.hmac_key_file", home, "keys/audit.key"),
-        audit_signing_key_file=_path(raw, "audit.signing_key_file", home, "keys/audit-signing.pem"),
-        audit_checkpoint_dir=_path(raw, "audit.checkpoint_dir", home, "audit-checkpoints"),
-        audit_checkpoint_every=_positive(raw, "audit.checkpoint_every"),
+        audit_key_file=home_path(raw, "audit.hmac_key_file", home, "keys/audit.key"),
+        audit_signing_key_file=home_path(
+            raw, "audit.signing_key_file", home, "keys/audit-signing.pem"
+        ),
+        audit_checkpoint_dir=home_path(raw, "audit.checkpoint_dir", home, "audit-checkpoints"),
+        audit_checkpoint_every=positive(raw, "audit.checkpoint_every"),
         audit_checkpoint_url=_checkpoint_url(raw),
-        audit_checkpoint_lock_days=_positive(raw, "audit.checkpoint_lock_days"),
+        audit_checkpoint_lock_days=positive(raw, "audit.checkpoint_lock_days"),
         audit_checkpoint_lock_mode=_checkpoint_lock_mode(raw),
-        secret_key_file=_path(raw, "web.secret_key_file", home, "keys/web.key"),
-        host=str(_get(raw, "web.host")),
+        secret_key_file=home_path(raw, "web.secret_key_file", home, "keys/web.key"),
+        host=str(get(raw, "web.host")),
         port=port,
-        session_minutes=_positive(raw, "web.session_minutes"),
-        secure_cookies=bool(_get(raw, "web.secure_cookies")),
-        login_attempts=_positive(raw, "web.login_attempts"),
-        login_address_attempts=_positive(raw, "web.login_address_attempts"),
-        login_window_seconds=_positive(raw, "web.login_window_seconds"),
-        totp_required=bool(_get(raw, "web.totp_required")),
-        proxy_hops=_non_negative(raw, "web.proxy_hops"),
-        max_moments=_positive(raw, "review.max_moments"),
-        max_moment_seconds=_positive(raw, "review.max_moment_seconds"),
-        agreement_window_ms=_positive(raw, "review.agreement_window_ms"),
+        session_minutes=positive(raw, "web.session_minutes"),
+        secure_cookies=bool(get(raw, "web.secure_cookies")),
+        login_attempts=positive(raw, "web.login_attempts"),
+        login_address_attempts=positive(raw, "web.login_address_attempts"),
+        login_window_seconds=positive(raw, "web.login_window_seconds"),
+        totp_required=bool(get(raw, "web.totp_required")),
+        proxy_hops=non_negative(raw, "web.proxy_hops"),
+        max_moments=positive(raw, "review.max_moments"),
+        max_moment_seconds=positive(raw, "review.max_moment_seconds"),
+        agreement_window_ms=positive(raw, "review.agreement_window_ms"),
         taxonomy_dir=Path(taxonomy_dir) if taxonomy_dir else None,
+        share_receiving_sites=slugs(raw, "sharing.receiving_sites"),
         erasure_wait_seconds=_erasure_wait(raw),
         retention=retention,
     )

@@ -11,6 +11,7 @@ shared clip (webapp/authz.py), nothing else of the site.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from storage.audit import Actor, AuditLog
 from storage.db.footage import Clip
 from storage.db.programme import ClipShare
+from storage.db.tenancy import Site, User
 from storage.errors import ConsentError, NotFound, ValidationError
 from storage.programme.presence import effective_purposes
 from storage.programme.scope import active_user, require_role, site_row
@@ -41,6 +43,7 @@ def share_clip(
     days: int,
     reason: str,
     shared_by: str | None = None,
+    receiving_sites: Collection[str] | None = None,
 ) -> ClipShare:
     """Share a clip with supervisor ``supervisor_id`` for ``days`` days; audited ``share.create``.
 
@@ -52,6 +55,10 @@ def share_clip(
     recipient is not a supervisor, a group recording not placed in a group session with
     the families present) and ConsentError
     when the consent of anyone filmed does not cover supervision.
+
+    ``receiving_sites``: slugs of the other sites whose supervisors may receive a share
+    (setting ``sharing.receiving_sites``); a supervisor anywhere else is NotFound, as an
+    unknown one is. None (operator tools) does not restrict.
     """
     require_role(actor, SHARE_ROLES, "share footage")
     clip = site_row(session, Clip, clip_id, None if actor.role == "system" else actor.site_id)
@@ -65,6 +72,8 @@ def share_clip(
     supervisor = active_user(session, supervisor_id, None)
     if supervisor.role != "supervisor":
         raise ValidationError(f"clips are shared with supervisors; {supervisor.email} is not one")
+    if not may_receive(session, supervisor, clip.site_id, receiving_sites):
+        raise NotFound("no such supervisor")
     if clip.kind == "group-delivery" and clip.session_id is None:
         # Without the session we cannot know who was in the room, so not whose consent
         # a share needs (a recording from before groups, or placed nowhere).
@@ -104,6 +113,17 @@ def share_clip(
         },
     )
     return share
+
+
+def may_receive(
+    session: Session, supervisor: User, site_id: str, receiving_sites: Collection[str] | None
+) -> bool:
+    """Whether ``supervisor`` may receive a share of a clip of site ``site_id``: one of the
+    site's own, or at a site listed in ``receiving_sites`` (None: any site)."""
+    if receiving_sites is None or supervisor.site_id == site_id:
+        return True
+    slug = session.scalar(select(Site.slug).where(Site.id == supervisor.site_id))
+    return slug is not None and slug in receiving_sites
 
 
 def revoke_share(session: Session, audit: AuditLog, actor: Actor, share_id: str) -> ClipShare:

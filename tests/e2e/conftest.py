@@ -59,9 +59,15 @@ def _free_port() -> int:
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     """The real app on a local port (see module docstring); stopped after the test."""
     from webapp.demo import seed
+    from webapp.demo_programme import NATIONAL_SLUG
 
     settings = make_settings(
-        tmp_path / "home", **{"queue.url": "memory://", "web.secure_cookies": False}
+        tmp_path / "home",
+        **{
+            "queue.url": "memory://",
+            "web.secure_cookies": False,
+            "sharing.receiving_sites": [NATIONAL_SLUG],  # as `verp demo` sets it
+        },
     )
     initialize(settings)
     services = build_services(settings)

@@ -182,6 +182,7 @@ def shares_add(
             session, svc.audit, CLI_ACTOR, clip_id=clip_id,
             supervisor_id=user_id(session, recipient, None), days=days, reason=reason,
             shared_by=user_id(session, decider, None),
+            receiving_sites=svc.settings.share_receiving_sites,
         )  # fmt: skip
         out = {"id": share.id, "clip_id": clip_id, "expires_at": share.expires_at.isoformat()}
     emit(out, as_json, text=f"share {out['id']} until {out['expires_at']}")

@@ -14,6 +14,7 @@ from config import Settings, load_settings
 from storage.db.engine import make_engine
 from storage.migrate import current_revision, head_revision
 from webapp.composition import build_services, check_ffmpeg, initialize
+from webapp.demo_programme import NATIONAL_SLUG
 
 #: Access log without client addresses or query strings (filters can hold family codes).
 ACCESS_LOG_FORMAT = '"%(m)s %(U)s" %(s)s %(B)s %(M)sms'
@@ -99,10 +100,15 @@ def serve_cmd(host: str | None, port: int | None, workers: int, threads: int) ->
 
 
 def demo_settings(port: int | None) -> Settings:
-    """The demo's settings: the embedded default on localhost, plain-http cookies.
+    """The demo's settings: the embedded default on localhost, plain-http cookies, and
+    clips shareable with the demo's national training team.
 
     The port is ``--port``, else ``VERP_PORT``, else the default (8000)."""
-    overrides: dict[str, Any] = {"web.secure_cookies": False, "web.host": "127.0.0.1"}
+    overrides: dict[str, Any] = {
+        "web.secure_cookies": False,
+        "web.host": "127.0.0.1",
+        "sharing.receiving_sites": [NATIONAL_SLUG],
+    }
     if port is not None:
         overrides["web.port"] = port
     return load_settings(overrides=overrides)

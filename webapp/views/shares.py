@@ -25,6 +25,7 @@ from storage.errors import ConsentError, ValidationError
 from storage.programme import (
     MAX_SHARE_DAYS,
     effective_purposes,
+    may_receive,
     present_families,
     revoke_share,
     share_clip,
@@ -65,6 +66,10 @@ def _page(clip_id: str, status: int = 200, error: str | None = None) -> tuple[st
             .order_by(ClipShare.created_at.desc())
         ).all()
         shares = [(s, u, site, share_state(s, now)) for s, u, site in rows]
+        allowed = svc.settings.share_receiving_sites
+        receiving = db.scalars(
+            select(Site.name).where(Site.slug.in_(allowed), Site.id != clip.site_id)
+        ).all()
         svc.audit.append(
             db, user.actor, "share.view", target_type="clip", target_id=clip.id,
             site_id=clip.site_id,
@@ -76,6 +81,7 @@ def _page(clip_id: str, status: int = 200, error: str | None = None) -> tuple[st
         present=present,
         can_share=SHARE_PURPOSE in purposes and clip.status == "ready",
         shares=shares,
+        receiving=sorted(receiving),
         max_days=MAX_SHARE_DAYS,
         default_days=DEFAULT_DAYS,
         form=request.form,
@@ -106,11 +112,16 @@ def share(clip_id: str) -> tuple[str, int] | Response:
         with unit_of_work() as db:
             clip = _own_clip(db, clip_id)
             supervisor = db.scalar(select(User).where(func.lower(User.email) == email, User.active))
-            if supervisor is None or supervisor.role != "supervisor":
+            allowed = svc.settings.share_receiving_sites
+            if (
+                supervisor is None
+                or supervisor.role != "supervisor"
+                or not may_receive(db, supervisor, clip.site_id, allowed)
+            ):
                 return _page(clip_id, 400, NO_SUPERVISOR)
             share_clip(
                 db, svc.audit, user.actor, clip_id=clip.id, supervisor_id=supervisor.id,
-                days=days, reason=form.get("reason", "")[:500],
+                days=days, reason=form.get("reason", "")[:500], receiving_sites=allowed,
             )  # fmt: skip
     except ConsentError:
         return _page(

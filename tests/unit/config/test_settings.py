@@ -56,6 +56,16 @@ def samples(tmp: Path) -> dict[str, tuple[str, Check, dict[str, str]]]:
         ),
         "VERP_AWS_REGION": ("eu-central-1", lambda s: s.aws_region == "eu-central-1", {}),
         "VERP_SEGMENT_SIZE": ("65536", lambda s: s.segment_size == 65536, {}),
+        "VERP_SHARE_RECEIVING_SITES": (
+            "national, North-East,national",
+            lambda s: s.share_receiving_sites == ("national", "north-east"),
+            {},
+        ),
+        "VERP_BLOB_READ_CACHE_MIB": (
+            "0",
+            lambda s: s.blob_read_cache_bytes == 0,
+            {},
+        ),
         "VERP_QUEUE_URL": (
             "redis://127.0.0.1:6379/3",
             lambda s: s.queue_url == "redis://127.0.0.1:6379/3",
@@ -211,3 +221,17 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
         s.port = 1  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.key_provider = "kms"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("value", ["a b", "north/east", "x,,y;z"])
+def test_a_receiving_site_must_be_a_slug(value: str, tmp_path: Path) -> None:
+    base = {"VERP_HOME": str(tmp_path / "home")}
+    with pytest.raises(SettingsError, match=r"sharing\.receiving_sites"):
+        load_settings(environ={**base, "VERP_SHARE_RECEIVING_SITES": value})
+
+
+def test_no_receiving_sites_by_default(tmp_path: Path) -> None:
+    settings = load_settings(environ={"VERP_HOME": str(tmp_path / "home")})
+    assert settings.share_receiving_sites == ()
+    empty = load_settings(environ={"VERP_HOME": str(tmp_path), "VERP_SHARE_RECEIVING_SITES": ""})
+    assert empty.share_receiving_sites == ()

@@ -33,8 +33,8 @@ def run(settings: Settings, services: Services) -> Any:
         "VERP_SECURE_COOKIES": "false",
     }
 
-    def invoke(*args: str, stdin: str | None = None) -> Result:
-        return CliRunner().invoke(cli, list(args), env=env, input=stdin)
+    def invoke(*args: str, stdin: str | None = None, extra: dict[str, str] | None = None) -> Result:
+        return CliRunner().invoke(cli, list(args), env={**env, **(extra or {})}, input=stdin)
 
     return invoke
 
@@ -191,22 +191,14 @@ def test_supervision_training_and_shares(run: Any, services: Services) -> None:
     from tests.unit.programme.world import clip
 
     clip_id = clip(services, prog, consent(services, prog, "FAM-A1"), family="FAM-A1")
-    share = ok(
-        run(
-            "shares",
-            "add",
-            clip_id,
-            "--to",
-            email(prog, "south_supervisor"),
-            "--days",
-            "30",
-            "--reason",
-            "national review",
-            "--by",
-            email(prog, "supervisor"),
-            "--json",
-        )
-    )
+    add = (
+        "shares", "add", clip_id, "--to", email(prog, "south_supervisor"), "--days", "30",
+        "--reason", "national review", "--by", email(prog, "supervisor"), "--json",
+    )  # fmt: skip
+    refused = run(*add)  # the south site is not a receiving site: no such supervisor
+    assert refused.exit_code != 0 and "no such supervisor" in str(refused.exception)
+    south = {"VERP_SHARE_RECEIVING_SITES": "north-south"}
+    share = ok(run(*add, extra=south))
     listed = ok(run("shares", "list", "--site", "north", "--active", "--json"))
     assert [(s["id"], s["supervisor_site"], s["state"]) for s in listed] == [
         (share["id"], "north-south", "active")

@@ -4,12 +4,14 @@ filmed consents, idempotent, revocable, audited, ending at expiry."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from storage.clock import FixedClock
 from storage.db.governance import AuditEntry
+from storage.db.tenancy import Site
 from storage.errors import NotFound, PermissionDenied, ValidationError
 from storage.programme import (
     MAX_SHARE_DAYS,
@@ -33,7 +35,7 @@ def _share(
     by: str = "supervisor",
     to: str = "south_supervisor",
     reason: str = "national review",
-    **kw: str,
+    **kw: Any,
 ) -> str:
     with svc.db.session() as session:
         return share_clip(
@@ -134,3 +136,24 @@ def test_a_group_recording_placed_in_no_session_cannot_be_shared(services: Servi
         _share(services, prog, clip_id)
     with services.db.session() as session:
         assert active_share(session, clip_id, prog.users["south_supervisor"], START) is None
+
+
+def test_only_the_sites_own_and_listed_receiving_sites_supervisors_receive(
+    services: Services,
+) -> None:
+    prog = build(services)
+    clip_id = clip(services, prog, consent(services, prog, "FAM-A1"), family="FAM-A1")
+    with services.db.session() as session:
+        south_slug = session.scalar(
+            select(Site.slug).where(Site.id == prog.other_site_id)  # the national team's site
+        )
+    assert south_slug is not None
+    for listed in ((), ("elsewhere",)):
+        with pytest.raises(NotFound):
+            _share(services, prog, clip_id, receiving_sites=listed)
+    assert _share(services, prog, clip_id, receiving_sites=(south_slug,))
+    # The site's own supervisor needs no listing.
+    assert _share(services, prog, clip_id, to="supervisor", receiving_sites=())
+    with services.db.session() as session:
+        created = select(AuditEntry).where(AuditEntry.action == "share.create")
+        assert len(session.scalars(created).all()) == 2

@@ -5,6 +5,7 @@ user text. Both database backends."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from flask.testing import FlaskClient
@@ -24,7 +25,14 @@ def test_share_for_supervision_and_refusal(
     login_as(client, "supervisor")
     page = text(client.get(f"/clips/{site.clip}/shares"))
     assert "Share for supervision" in page and 'name="email"' in page
+    assert "Sharing with other sites is not set up" in page
     data = {"email": far.emails["supervisor"], "days": "10", "reason": f"national team {XSS}"}
+    # Site b is not a receiving site yet: its supervisor is "no such supervisor".
+    refused = post(client, f"/clips/{site.clip}/shares", data)
+    assert refused.status_code == 400 and "No supervisor has that email" in text(refused)
+    services.settings = replace(services.settings, share_receiving_sites=(far.slug,))
+    page = text(client.get(f"/clips/{site.clip}/shares"))
+    assert "A supervisor of your site or of Site B." in page
     response = post(client, f"/clips/{site.clip}/shares", data)
     assert response.status_code == 303
     shown = client.get(f"/clips/{site.clip}/shares").get_data(as_text=True)
@@ -76,6 +84,7 @@ def test_a_supervisor_elsewhere_watches_but_does_not_manage_a_share(
     client: FlaskClient, login_as: LoginAs, world: World, services: Services
 ) -> None:
     site, far = world.sites["a"], world.sites["b"]
+    services.settings = replace(services.settings, share_receiving_sites=(far.slug,))
     login_as(client, "supervisor")
     data = {"email": far.emails["supervisor"], "days": "5", "reason": "national team"}
     assert post(client, f"/clips/{site.clip}/shares", data).status_code == 303
