@@ -50,11 +50,11 @@ class NavLink:
 
 def notice_count(user: CurrentUser) -> int:
     """New notices plus reviews awaiting ``user`` (storage.notices), for the nav badge."""
-    from storage.notices import notice_counts
     from webapp.context import services, unit_of_work
+    from webapp.views.notices import new_count, visible_notices
 
     with unit_of_work() as db:
-        return notice_counts(db, user.id, services().clock.now()).total
+        return new_count(visible_notices(db, user, services().clock.now()))
 
 
 def nav_for(user: CurrentUser | None) -> list[NavLink]:

@@ -3,11 +3,16 @@ reviews awaiting their sign-off (storage.notices). Opening the list marks them s
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, url_for
+from datetime import datetime
 
+from flask import Blueprint, render_template, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.db.footage import Clip
 from storage.notices import Notice, mark_seen, notices_for
-from webapp.authz import requires, user_or_401
-from webapp.context import services, unit_of_work
+from webapp.authz import clip_scope, requires, user_or_401
+from webapp.context import CurrentUser, services, unit_of_work
 
 bp = Blueprint("notices", __name__, url_prefix="/notices")
 
@@ -25,6 +30,23 @@ def notice_url(notice: Notice) -> str:
     return url_for("library.clip", clip_id=notice.clip_id)
 
 
+def visible_notices(db: Session, user: CurrentUser, now: datetime) -> list[Notice]:
+    """The user's notices about clips they may still open now: after a move to another
+    group, a lost share or a facilitator's clip given to someone else, a reply's text
+    or a moment's caption must not keep showing here (nor count in the navigation)."""
+    items = notices_for(db, user.id, now)
+    ids = {n.clip_id for n in items}
+    if not ids:
+        return items
+    visible = set(db.scalars(select(Clip.id).where(Clip.id.in_(ids), clip_scope(user))))
+    return [n for n in items if n.clip_id in visible]
+
+
+def new_count(items: list[Notice]) -> int:
+    """The navigation badge: new events plus reviews awaiting the user."""
+    return sum(1 for n in items if n.kind == "awaiting" or n.new)
+
+
 @bp.get("")
 @requires(*NOTICE_ROLES)
 def index() -> str:
@@ -33,7 +55,7 @@ def index() -> str:
     svc = services()
     now = svc.clock.now()
     with unit_of_work() as db:
-        items = notices_for(db, user.id, now)
+        items = visible_notices(db, user, now)
         mark_seen(db, user.id, now)
         svc.audit.append(
             db, user.actor, "notices.view", site_id=user.site_id, details={"count": len(items)}

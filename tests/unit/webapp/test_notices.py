@@ -178,3 +178,19 @@ def test_unknown_user_is_not_found(services: Services, world: World) -> None:
 def test_notices_page_needs_sign_in(app: Flask) -> None:
     response = app.test_client().get("/notices")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_notices_about_a_clip_no_longer_in_reach_disappear_with_their_text(
+    client: FlaskClient, login_as: LoginAs, services: Services, world: World
+) -> None:
+    site = world.sites["a"]
+    login_as(client, "facilitator")
+    assert nav_count(client) == 2
+    # The clip goes to another team: uploaded by someone else, in no group of hers.
+    with services.db.session() as db:
+        clip = db.get(Clip, site.clip)
+        assert clip is not None
+        clip.uploaded_by, clip.trainee_id, clip.group_id = site.target_user, None, None
+    assert nav_count(client) is None
+    page = text(client.get("/notices"))
+    assert "Lovely moment." not in page and "ready clip a" not in page
