@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations.inplace import drop_columns
+
 import storage.db.base
 
 revision: str = "0002"
@@ -66,10 +68,5 @@ def downgrade() -> None:
     clips = sa.table("clips", sa.column("status", sa.String))
     # The previous code finishes such a clip from its audit entries, whatever the status.
     op.execute(clips.update().where(clips.c.status == "erasure-pending").values(status="failed"))
-    with op.batch_alter_table("tombstones") as batch:
-        batch.drop_column("erasure_evidence")
-        batch.drop_column("erased_at")
-    with op.batch_alter_table("clips") as batch:
-        batch.drop_column("erasure_problem")
-        batch.drop_column("erasure_checked_at")
-        batch.drop_column("erasure_probe")
+    drop_columns("tombstones", "erasure_evidence", "erased_at")
+    drop_columns("clips", "erasure_problem", "erasure_checked_at", "erasure_probe")

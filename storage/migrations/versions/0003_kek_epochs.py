@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations.inplace import drop_columns
+
 import storage.db.base
 
 revision: str = "0003"
@@ -71,8 +73,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("tombstones") as batch:
-        batch.drop_column("kek_version")
-        batch.drop_column("kek_provider")
+    drop_columns("tombstones", "kek_version", "kek_provider")
     op.drop_index(op.f("ix_kek_epochs_kek_version"), table_name="kek_epochs")
     op.drop_table("kek_epochs")

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations.inplace import drop_columns
+
 revision: str = "0007"
 down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
@@ -32,8 +34,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for column in ("notices_seen_at", "must_change_password"):
-        if op.get_bind().dialect.name == "sqlite":
-            op.execute(f"ALTER TABLE users DROP COLUMN {column}")  # SQLite >= 3.35, in place
-        else:
-            op.drop_column("users", column)
+    drop_columns("users", "notices_seen_at", "must_change_password")
