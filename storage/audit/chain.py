@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from storage.audit.checkpoints import Checkpoint, Checkpoints, format_time
 from storage.clock import Clock
 from storage.db.governance import AuditEntry
+from storage.locking import holds_sqlite_write_lock
 
 log = logging.getLogger(__name__)
 GENESIS = "0" * 64
@@ -239,11 +240,13 @@ class AuditLog:
 def _lock_chain(session: Session) -> None:
     """Serialise appends so two writers never fork the chain.
 
-    PostgreSQL: a transaction-scoped advisory lock. SQLite: take the write lock now
-    (BEGIN IMMEDIATE semantics) by touching the table, so the head read is current.
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: the database write lock, so
+    the head read is current: a transaction that began by writing holds it already,
+    others take it now (BEGIN IMMEDIATE semantics) by touching the table. Either lock is
+    held until the caller commits, so callers append last, just before committing.
     """
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(7364827)"))
-    elif dialect == "sqlite":
+    elif dialect == "sqlite" and not holds_sqlite_write_lock(session):
         session.execute(text("UPDATE audit_entries SET seq = seq WHERE 0"))

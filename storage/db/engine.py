@@ -14,16 +14,32 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.db.sqlite_writers import connection_factory, gate_for
+
+#: How long a SQLite writer waits for another to finish before "database is locked" (s).
+_SQLITE_BUSY_SECONDS = 30
+
 
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and secure_delete.
+    """Create an engine; SQLite gets WAL, foreign keys and secure_delete, and its writers
+    of this process queue in arrival order (storage.db.sqlite_writers) instead of
+    polling SQLite's write lock.
 
     ``secure_delete`` makes SQLite overwrite freed pages, so a shredded wrapped key
     does not linger in the database file.
     """
     if url.startswith("sqlite:///"):
-        prepare_private_sqlite(Path(url.removeprefix("sqlite:///").split("?", 1)[0]))
-        engine = create_engine(url, connect_args={"timeout": 30})
+        path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+        prepare_private_sqlite(path)
+        connect_args: dict[str, Any] = {"timeout": _SQLITE_BUSY_SECONDS}
+        pooling: dict[str, Any] = {}
+        if str(path) and str(path) != ":memory:":
+            gate = gate_for(path)
+            connect_args["factory"] = connection_factory(gate, _SQLITE_BUSY_SECONDS)
+            # No thread waits for a SQLite connection (each is only a file handle): an
+            # exhausted pool would queue requests unfairly, ahead of the writers' gate.
+            pooling["max_overflow"] = -1
+        engine = create_engine(url, connect_args=connect_args, **pooling)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -31,7 +47,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA secure_delete=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_SECONDS * 1000}")
             cur.close()
 
         return engine

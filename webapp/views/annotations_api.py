@@ -100,11 +100,8 @@ def enrich(
     return views
 
 
-def _one(
-    db: Session, user: CurrentUser, annotation: Annotation, *, new: bool = False
-) -> dict[str, Any]:
-    """The JSON view of one annotation; ``new=True`` for one created in this request,
-    which has no replies or links yet (so the clip's threads and links are not read)."""
+def _one(db: Session, user: CurrentUser, annotation: Annotation) -> dict[str, Any]:
+    """The JSON view of one annotation."""
     clip = db.get(Clip, annotation.clip_id)
     assert clip is not None  # review.access loaded it a moment ago
     scheme = (
@@ -113,11 +110,16 @@ def _one(
         else None
     )
     rate = parse_frame_rate(clip.frame_rate) if clip.frame_rate else None
+    return enrich(db, user, clip.id, [notes.as_dict(annotation, scheme, rate)])[0]
+
+
+def _created(user: CurrentUser, clip: Clip, annotation: Annotation) -> dict[str, Any]:
+    """The JSON view of an annotation this user just created on ``clip`` (of the user's
+    site): no replies or links yet, and the author is the user, so nothing is read."""
+    scheme = registry().find(annotation.scheme_id, user.site_slug) if annotation.scheme_id else None
+    rate = parse_frame_rate(clip.frame_rate) if clip.frame_rate else None
     view = notes.as_dict(annotation, scheme, rate)
-    if not new:
-        return enrich(db, user, clip.id, [view])[0]
-    names = author_names(db, user.site_id, [annotation.author_id])
-    return {**view, "author": names.get(annotation.author_id, ""), "replies": [], "links": []}
+    return {**view, "author": user.display_name, "replies": [], "links": []}
 
 
 @bp.get("/clips/<clip_id>/annotations")
@@ -151,7 +153,9 @@ def create_annotation(clip_id: str) -> tuple[Response, int]:
     user = user_or_401()
     svc = services()
     with unit_of_work() as db:
-        load_clip(db, clip_id)  # another site's clip is 404 whatever the body says
+        # Another site's clip is 404 whatever the body says. Kept in hand, so the clip
+        # stays in the session and review.access does not read it again.
+        clip = load_clip(db, clip_id)
         body = json_object()
         fields = _annotation_fields(body, partial=False)
         start = require_int(body, "start_ms")
@@ -174,8 +178,8 @@ def create_annotation(clip_id: str) -> tuple[Response, int]:
             visibility=fields.get("visibility", "shared"),
             shapes=fields.get("shapes"),
         )
-        result = _one(db, user, row, new=True)
-    return jsonify(result), 201
+    # After the commit: the write transaction (and its audit lock) ends with the append.
+    return jsonify(_created(user, clip, row)), 201
 
 
 @bp.get("/annotations/<annotation_id>")
