@@ -1,6 +1,11 @@
 """Shared fixtures: settings in a temp VERP_HOME, a database per test on SQLite and
 PostgreSQL, and fully wired services with an injectable clock.
 
+Databases come migrated by copying a per-worker template (tests.db_templates) rather than
+by running every migration for every test; ``db_url`` alone is an empty database (the
+migration tests migrate it themselves) unless the test also uses ``settings`` or
+``s3_settings``.
+
 PostgreSQL comes from VERP_TEST_POSTGRES (default: the local server on 127.0.0.1).
 A missing PostgreSQL fails those tests with a message saying how to start it: nothing is
 skipped for a missing tool (`.ci/run` starts PostgreSQL and Redis when they are down).
@@ -20,6 +25,7 @@ import sqlalchemy
 
 from config import Settings, load_settings
 from storage.clock import FixedClock
+from tests.db_templates import Templates, activate, active, prepare_database
 from webapp.composition import Services, build_services, initialize
 
 pytest_plugins = ["tests.moto_server", "tests.webapp_fixtures"]
@@ -62,12 +68,38 @@ def pg_schema_url(pg_available: bool) -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def db_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
+    """This worker's migrated templates (made on first use, dropped at the end)."""
+    templates = Templates(tmp_path_factory.mktemp("db-template"), PG_URL)
+    activate(templates)
+    try:
+        yield templates
+    finally:
+        activate(None)
+        templates.close()
+
+
+#: Fixtures that always migrate the database of ``db_url`` (through ``prepare_database``).
+_MIGRATING = frozenset({"settings", "s3_settings"})
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of this test's own: a SQLite path not yet created, or a new
+    PostgreSQL database (dropped afterwards). On PostgreSQL it is cloned from the migrated
+    template straight away when the test uses ``settings``/``s3_settings``, which would
+    otherwise replace the empty one by that clone."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'verp.db'}"
-    url: str = request.getfixturevalue("pg_schema_url")
-    return url
+        yield f"sqlite:///{tmp_path / 'verp.db'}"
+        return
+    request.getfixturevalue("pg_available")
+    templates = active()
+    url = templates.new_pg_database(migrated=not _MIGRATING.isdisjoint(request.fixturenames))
+    try:
+        yield url
+    finally:
+        templates.drop_pg_database(url)
 
 
 def make_settings(home: Path, **overrides: Any) -> Settings:
@@ -83,17 +115,25 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
-    """Settings on both database backends (each test runs once per backend)."""
-    return make_settings(tmp_path / "home", **{"database.url": db_url})
+    """Settings on both database backends (each test runs once per backend), on a
+    migrated database."""
+    settings = make_settings(tmp_path / "home", **{"database.url": db_url})
+    prepare_database(settings)
+    return settings
 
 
 @pytest.fixture
 def sqlite_settings(tmp_path: Path) -> Settings:
-    """Settings on SQLite only, for tests whose subject is not the database."""
-    return make_settings(tmp_path / "home")
+    """Settings on SQLite only, for tests whose subject is not the database (migrated)."""
+    settings = make_settings(tmp_path / "home")
+    prepare_database(settings)
+    return settings
 
 
 def open_services(settings: Settings, clock: FixedClock) -> Iterator[Services]:
+    """``initialize`` then ``build_services``; an empty test database is first filled
+    from the migrated template, so ``initialize`` finds it current."""
+    prepare_database(settings)
     initialize(settings)
     svc = build_services(settings, clock=clock)
     try:

@@ -27,6 +27,7 @@ import pytest
 
 from config import Settings, load_settings
 from storage.clock import FixedClock
+from tests.db_templates import prepare_database
 from webapp.composition import Services, build_services, initialize
 
 REGION = "eu-west-2"
@@ -118,7 +119,9 @@ def s3_settings(
         "database.url": db_url,
         **s3_overrides(moto_endpoint, s3_bucket, kms_key_id),
     }
-    return load_settings(environ={}, overrides=overrides)
+    settings = load_settings(environ={}, overrides=overrides)
+    prepare_database(settings)  # migrated by copying this worker's template
+    return settings
 
 
 @pytest.fixture

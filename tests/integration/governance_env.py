@@ -12,6 +12,7 @@ from typing import Any
 from config import load_settings
 from storage.clock import FixedClock
 from tests.conftest import START
+from tests.db_templates import prepare_database
 from tests.moto_server import REGION, s3_client
 from webapp.composition import Services, build_services, initialize
 
@@ -42,6 +43,7 @@ def s3_env(endpoint: str, bucket: str, key_id: str) -> dict[str, str]:
 
 def services_for(env: dict[str, str], clock: FixedClock | None = None) -> Services:
     settings = load_settings(environ=env)
+    prepare_database(settings)  # an empty test database: copied from the migrated template
     initialize(settings)
     return build_services(settings, clock=clock or FixedClock(START))
 
