@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -21,9 +22,16 @@ def _config(engine: Engine) -> Config:
 
 
 def upgrade_to_head(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+    """Bring the schema to the newest revision (idempotent).
+
+    A database already at the head revision is left as it is without loading the
+    migration scripts again (what Alembic would conclude too, only slower: every service
+    start and every test calls this).
+    """
     cfg = _config(engine)
     with engine.begin() as conn:
+        if MigrationContext.configure(conn).get_current_revision() == _head():
+            return
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
@@ -35,6 +43,12 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+@cache
+def _head() -> str | None:
+    """The head revision, read once per process (the scripts do not change under it)."""
+    return head_revision()
 
 
 def autogenerate(engine: Engine, message: str) -> None:
