@@ -3,8 +3,8 @@ PostgreSQL, and fully wired services with an injectable clock.
 
 Databases come migrated by copying a per-worker template (tests.db_templates) rather than
 by running every migration for every test; ``db_url`` alone is an empty database (the
-migration tests migrate it themselves) unless the test also uses ``settings`` or
-``s3_settings``.
+migration tests migrate it themselves); ``settings``, ``s3_settings`` and
+``open_services`` fill it from the template first.
 
 PostgreSQL comes from VERP_TEST_POSTGRES (default: the local server on 127.0.0.1).
 A missing PostgreSQL fails those tests with a message saying how to start it: nothing is
@@ -80,22 +80,16 @@ def db_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates
         templates.close()
 
 
-#: Fixtures that always migrate the database of ``db_url`` (through ``prepare_database``).
-_MIGRATING = frozenset({"settings", "s3_settings"})
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database of this test's own: a SQLite path not yet created, or a new
-    PostgreSQL database (dropped afterwards). On PostgreSQL it is cloned from the migrated
-    template straight away when the test uses ``settings``/``s3_settings``, which would
-    otherwise replace the empty one by that clone."""
+    PostgreSQL schema in this worker's database (dropped afterwards)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'verp.db'}"
         return
     request.getfixturevalue("pg_available")
     templates = active()
-    url = templates.new_pg_database(migrated=not _MIGRATING.isdisjoint(request.fixturenames))
+    url = templates.new_pg_database(migrated=False)
     try:
         yield url
     finally:

@@ -1,6 +1,6 @@
-"""The test databases copied from a migrated template (tests.db_templates) are what
+"""The test databases filled from a migrated template (tests.db_templates) are what
 ``verp init`` makes of an empty database, on SQLite and PostgreSQL, and a database that is
-not empty is never replaced."""
+not empty is never touched."""
 
 from __future__ import annotations
 
@@ -21,13 +21,15 @@ from webapp.composition import initialize
 _PG_SCHEMA = {
     "columns": """SELECT table_name, column_name, data_type, character_maximum_length,
                          column_default, is_nullable
-                  FROM information_schema.columns WHERE table_schema = 'public'""",
-    "indexes": "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'",
+                  FROM information_schema.columns WHERE table_schema = current_schema()""",
+    "indexes": """SELECT tablename, indexname, indexdef FROM pg_indexes
+                  WHERE schemaname = current_schema()""",
     "constraints": """SELECT rel.relname, con.conname, pg_get_constraintdef(con.oid)
                       FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid
                       JOIN pg_namespace ns ON ns.oid = rel.relnamespace
-                      WHERE ns.nspname = 'public'""",
-    "sequences": "SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public'",
+                      WHERE ns.nspname = current_schema()""",
+    "sequences": """SELECT sequencename, last_value FROM pg_sequences
+                    WHERE schemaname = current_schema()""",
 }
 
 
@@ -44,11 +46,23 @@ def _schema(url: str) -> dict[str, Any]:
                     "journal": conn.exec_driver_sql("PRAGMA journal_mode").scalar_one(),
                 }
             else:
-                found = {k: conn.exec_driver_sql(q).all() for k, q in _PG_SCHEMA.items()}
+                # Index definitions name the schema; each test has its own.
+                schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+                found = {
+                    k: [
+                        tuple(_unqualified(v, schema) for v in row)
+                        for row in conn.exec_driver_sql(q)
+                    ]
+                    for k, q in _PG_SCHEMA.items()
+                }
             found["version"] = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
         return {k: sorted(v, key=repr) if isinstance(v, list) else v for k, v in found.items()}
     finally:
         engine.dispose()
+
+
+def _unqualified(value: Any, schema: str) -> Any:
+    return value.replace(f"{schema}.", "") if isinstance(value, str) else value
 
 
 def _second_database(db_url: str, tmp_path: Path) -> str:
@@ -100,24 +114,38 @@ def test_a_database_that_is_not_empty_is_left_alone(db_url: str, tmp_path: Path)
 
 
 @pytest.mark.parametrize("migrated", [False, True])
-def test_each_postgresql_test_database_is_new_and_dropped_after(
+def test_each_postgresql_test_schema_is_new_and_dropped_after(
     pg_available: bool, migrated: bool
 ) -> None:
     templates = active()
     first = templates.new_pg_database(migrated=migrated)
     second = templates.new_pg_database(migrated=migrated)
     assert first != second
-    templates.drop_pg_database(first)
-    templates.drop_pg_database(second)
-    names = {sa.make_url(u).database for u in (first, second)}
-    server = sa.make_url(first).set(database="postgres")
-    engine = sa.create_engine(server, poolclass=sa.NullPool)
+    engine = sa.create_engine(first, poolclass=sa.NullPool)
     try:
         with engine.connect() as conn:
+            schemas = [_current_schema(first), _current_schema(second)]
+            assert schemas[0] != schemas[1]
+            tables = conn.execute(
+                sa.text("SELECT count(*) FROM pg_tables WHERE schemaname = ANY(:s)"),
+                {"s": schemas},
+            ).scalar_one()
+            assert (tables > 0) is migrated
+            templates.drop_pg_database(first)
+            templates.drop_pg_database(second)
             left = conn.execute(
-                sa.text("SELECT datname FROM pg_database WHERE datname = ANY(:names)"),
-                {"names": sorted(names)},
+                sa.text("SELECT nspname FROM pg_namespace WHERE nspname = ANY(:s)"),
+                {"s": schemas},
             ).all()
     finally:
         engine.dispose()
     assert left == []
+
+
+def _current_schema(url: str) -> str:
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.connect() as conn:
+            return str(conn.exec_driver_sql("SELECT current_schema()").scalar_one())
+    finally:
+        engine.dispose()
