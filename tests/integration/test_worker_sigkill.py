@@ -90,8 +90,9 @@ def test_a_killed_worker_leaves_plaintext_only_in_its_workspace_and_the_clip_fin
     log = (tmp_path / "worker-1.log").open("wb")
     worker = subprocess.Popen([str(VERP), "worker"], env=env, stdout=log, stderr=log)
     try:
+        # The stage turns to "transcoding" just before ffmpeg starts: wait for both.
         wait_for("the transcode", lambda: clip_row(services, clip_id).stage == "transcoding")
-        assert processes_using(workspace), "ffmpeg should be running in the workspace"
+        wait_for("ffmpeg in the workspace", lambda: bool(processes_using(workspace)), timeout=30)
         worker.send_signal(signal.SIGKILL)
         assert worker.wait(10) == -signal.SIGKILL
     finally:
