@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, case, func, literal, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from storage.db.footage import Clip
@@ -34,9 +34,20 @@ STATES = (
     "erasure-pending",
     "destroyed",
 )
+_Q = TypeVar("_Q", bound=Select[*tuple[Any, ...]])
+#: Past this many days from now a scheduled clip is ``active``.
+ACTIVE_AFTER_DAYS = 30
 
 
-def clip_state(clip: Clip, held: bool, now: datetime) -> str:
+class _Scheduled(Protocol):
+    """What :func:`clip_state` reads of a clip (a :class:`Clip` or one of its rows)."""
+
+    status: str
+    destroy_requested_at: datetime | None
+    delete_after: datetime | None
+
+
+def clip_state(clip: _Scheduled, held: bool, now: datetime) -> str:
     """The retention state of a clip that is not destroyed (see the module docstring)."""
     if clip.status == "destroyed":
         return "destroyed"
@@ -52,25 +63,9 @@ def clip_state(clip: Clip, held: bool, now: datetime) -> str:
         return "overdue"
     if clip.delete_after <= now + timedelta(days=7):
         return "due-7d"
-    if clip.delete_after <= now + timedelta(days=30):
+    if clip.delete_after <= now + timedelta(days=ACTIVE_AFTER_DAYS):
         return "due-30d"
     return "active"
-
-
-def state_expression(now: datetime) -> ColumnElement[str]:
-    """:func:`clip_state` of a live clip as a SQL expression, so a page or report can
-    count clips per state in the database instead of loading every clip."""
-    held = select(LegalHold.clip_id).where(LegalHold.lifted_at.is_(None))
-    return case(
-        (Clip.status == "erasure-pending", literal("erasure-pending")),
-        (Clip.destroy_requested_at.is_not(None), literal("destroying")),
-        (Clip.id.in_(held), literal("held")),
-        (Clip.delete_after.is_(None), literal("unscheduled")),
-        (Clip.delete_after <= now, literal("overdue")),
-        (Clip.delete_after <= now + timedelta(days=7), literal("due-7d")),
-        (Clip.delete_after <= now + timedelta(days=30), literal("due-30d")),
-        else_=literal("active"),
-    )
 
 
 def retention_status(
@@ -79,33 +74,94 @@ def retention_status(
     """Counts per (site, kind) and state, as rows ``{site, kind, <state>: n, ..., total}``.
 
     One site when ``site_id`` is given, else every site. Reads only; changes nothing.
+
+    Set-based without a per-clip expression: live clips are counted per (site, kind) from
+    an index; only the clips that are not ``active`` — in erasure, being destroyed, held,
+    unscheduled or due within 30 days, each found through an index — are read, and each is
+    placed by :func:`clip_state` itself; ``active`` is what remains.
     """
-    slugs = {site_id: slug for site_id, slug in session.execute(select(Site.id, Site.slug))}
-    counts: dict[tuple[str, str], Counter[str]] = {}
-    live = select(Clip.site_id, Clip.kind, state_expression(now).label("state")).where(
-        Clip.status != "destroyed"
+    slugs = {sid: slug for sid, slug in session.execute(select(Site.id, Site.slug))}
+    counts = _not_active(session, now, site_id)
+    # Grouped in the order of ix_clips_site_kind_status: read from the index, no sort.
+    per_status = _scoped(
+        select(Clip.site_id, Clip.kind, Clip.status, func.count()).group_by(
+            Clip.site_id, Clip.kind, Clip.status
+        ),
+        Clip.site_id,
+        site_id,
     )
-    if site_id is not None:
-        live = live.where(Clip.site_id == site_id)
-    # Grouped outside: PostgreSQL would not match the CASE's bound values in a GROUP BY.
-    grouped = live.subquery()
-    per_state = select(grouped.c.site_id, grouped.c.kind, grouped.c.state, func.count()).group_by(
-        grouped.c.site_id, grouped.c.kind, grouped.c.state
+    live: Counter[tuple[str, str]] = Counter()
+    for clip_site, kind, status, n in session.execute(per_status):
+        if status != "destroyed":
+            live[(clip_site, kind)] += n
+    for key, n in live.items():
+        counter = counts.setdefault(key, Counter())
+        counter["active"] = n - sum(counter.values())
+    dead = _scoped(
+        select(Tombstone.site_id, Tombstone.kind, func.count()).group_by(
+            Tombstone.site_id, Tombstone.kind
+        ),
+        Tombstone.site_id,
+        site_id,
     )
-    for clip_site, kind, clip_state_name, n in session.execute(per_state):
-        key = (slugs.get(clip_site, clip_site), kind)
-        counts.setdefault(key, Counter())[clip_state_name] += n
-    dead = select(Tombstone.site_id, Tombstone.kind, func.count()).group_by(
-        Tombstone.site_id, Tombstone.kind
-    )
-    if site_id is not None:
-        dead = dead.where(Tombstone.site_id == site_id)
     for tomb_site, kind, n in session.execute(dead):
-        counts.setdefault((slugs.get(tomb_site, tomb_site), kind), Counter())["destroyed"] += n
+        counts.setdefault((tomb_site, kind), Counter())["destroyed"] += n
     rows = []
-    for (slug, kind), counter in sorted(counts.items()):
-        row: dict[str, Any] = {"site": slug, "kind": kind}
+    for (clip_site, kind), counter in sorted(
+        counts.items(), key=lambda item: (slugs.get(item[0][0], item[0][0]), item[0][1])
+    ):
+        row: dict[str, Any] = {"site": slugs.get(clip_site, clip_site), "kind": kind}
         row.update({state: counter.get(state, 0) for state in STATES})
         row["total"] = sum(counter.values())
         rows.append(row)
     return rows
+
+
+def _scoped(query: _Q, column: Any, site_id: str | None) -> _Q:
+    """``query`` of one site when ``site_id`` is given, else as it is."""
+    return query if site_id is None else query.where(column == site_id)
+
+
+def _not_active(
+    session: Session, now: datetime, site_id: str | None
+) -> dict[tuple[str, str], Counter[str]]:
+    """Live clips that are not ``active``, counted per (site, kind) and state: one query,
+    a branch per way of not being active, each through an index."""
+    live = Clip.status != "destroyed"
+    horizon = now + timedelta(days=ACTIVE_AFTER_DAYS)
+
+    def branch(where: ColumnElement[bool], held: bool = False) -> Select[*tuple[Any, ...]]:
+        """Held clips are found by their holds, of the site already (a hold is of its
+        clip's site): scoping the clips too would make it read every clip of the site."""
+        query = select(
+            Clip.id,
+            Clip.site_id,
+            Clip.kind,
+            Clip.status,
+            Clip.destroy_requested_at,
+            Clip.delete_after,
+            literal(held).label("held"),
+        ).where(where)
+        return query if held else _scoped(query, Clip.site_id, site_id)
+
+    holds = _scoped(
+        select(LegalHold.clip_id).where(LegalHold.lifted_at.is_(None)), LegalHold.site_id, site_id
+    )
+    found = union_all(
+        branch(Clip.status == "erasure-pending"),
+        branch(and_(live, Clip.destroy_requested_at.is_not(None))),
+        branch(and_(live, Clip.id.in_(holds)), held=True),
+        branch(and_(live, Clip.delete_after.is_(None))),
+        branch(and_(live, Clip.delete_after <= horizon)),
+    )
+    rows: dict[str, Any] = {}
+    held: set[str] = set()
+    for row in session.execute(found):
+        rows[row.id] = row
+        if row.held:
+            held.add(row.id)
+    counts: dict[tuple[str, str], Counter[str]] = {}
+    for row in rows.values():
+        state = clip_state(row, row.id in held, now)
+        counts.setdefault((row.site_id, row.kind), Counter())[state] += 1
+    return counts

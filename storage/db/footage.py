@@ -61,10 +61,14 @@ class Consent(Base):
 class Clip(Base):
     __tablename__ = "clips"
     #: Governance pages and the sweep at scale (migration 0008): due clips of a site,
-    #: and the legal-hold picker (live clips of a site by family code).
+    #: and the legal-hold picker (live clips of a site by family code); the retention
+    #: counts (0009): clips per kind and status, in erasure, being destroyed.
     __table_args__ = (
         Index("ix_clips_site_delete_after", "site_id", "delete_after"),
         Index("ix_clips_site_family", "site_id", "family_code", "created_at"),
+        Index("ix_clips_site_kind_status", "site_id", "kind", "status"),
+        Index("ix_clips_site_status", "site_id", "status"),
+        Index("ix_clips_site_destroying", "site_id", "destroy_requested_at"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
