@@ -67,7 +67,7 @@ class Clip(Base):
         Index("ix_clips_site_delete_after", "site_id", "delete_after"),
         Index("ix_clips_site_family", "site_id", "family_code", "created_at"),
         Index("ix_clips_site_kind_status", "site_id", "kind", "status"),
-        Index("ix_clips_site_status", "site_id", "status"),
+        Index("ix_clips_site_status", "site_id", "status", "destroy_requested_at"),
         Index("ix_clips_site_destroying", "site_id", "destroy_requested_at"),
     )
 

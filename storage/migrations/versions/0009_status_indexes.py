@@ -1,7 +1,8 @@
 """indexes for the retention counts at scale (issue 13)
 
 ``clips(site_id, kind, status)``: live clips per site and kind counted from the index
-alone, in its order; ``clips(site_id, status)``: the clips of a site in erasure;
+alone, in its order; ``clips(site_id, status, destroy_requested_at)``: the clips of a site in erasure, in the
+order the dashboard lists them;
 ``clips(site_id, destroy_requested_at)``: the clips of a site being destroyed. With
 ``clips(site_id, delete_after)`` (0008) every clip that is not ``active`` is found
 through an index, so the DPO dashboard and ``verp retention status`` read only those.
@@ -23,7 +24,7 @@ depends_on: str | Sequence[str] | None = None
 
 INDEXES = (
     ("ix_clips_site_kind_status", "clips", ["site_id", "kind", "status"]),
-    ("ix_clips_site_status", "clips", ["site_id", "status"]),
+    ("ix_clips_site_status", "clips", ["site_id", "status", "destroy_requested_at"]),
     ("ix_clips_site_destroying", "clips", ["site_id", "destroy_requested_at"]),
 )
 
