@@ -13,10 +13,23 @@ next sweep computes one), ``overdue`` (past ``delete_after``; the next sweep des
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, select, union_all
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from storage.db.footage import Clip
@@ -80,55 +93,56 @@ def retention_status(
     unscheduled or due within 30 days, each found through an index — are read, and each is
     placed by :func:`clip_state` itself; ``active`` is what remains.
     """
-    slugs = {sid: slug for sid, slug in session.execute(select(Site.id, Site.slug))}
-    counts = _not_active(session, now, site_id)
-    # Grouped in the order of ix_clips_site_kind_status: read from the index, no sort.
-    per_status = _scoped(
-        select(Clip.site_id, Clip.kind, Clip.status, func.count()).group_by(
-            Clip.site_id, Clip.kind, Clip.status
-        ),
-        Clip.site_id,
-        site_id,
-    )
+    queries = _queries(site_id is not None)
+    params = {"site_id": site_id, "horizon": now + timedelta(days=ACTIVE_AFTER_DAYS)}
+    counts: dict[tuple[str, str], Counter[str]] = {}
+    rows: dict[str, Any] = {}
+    held: set[str] = set()
+    for row in session.execute(queries.not_active, params):
+        rows[row.id] = row
+        if row.held:
+            held.add(row.id)
+    for row in rows.values():
+        state = clip_state(row, row.id in held, now)
+        counts.setdefault((row.site_id, row.kind), Counter())[state] += 1
     live: Counter[tuple[str, str]] = Counter()
-    for clip_site, kind, status, n in session.execute(per_status):
+    for clip_site, kind, status, n in session.execute(queries.per_status, params):
         if status != "destroyed":
             live[(clip_site, kind)] += n
     for key, n in live.items():
         counter = counts.setdefault(key, Counter())
         counter["active"] = n - sum(counter.values())
-    dead = _scoped(
-        select(Tombstone.site_id, Tombstone.kind, func.count()).group_by(
-            Tombstone.site_id, Tombstone.kind
-        ),
-        Tombstone.site_id,
-        site_id,
-    )
-    for tomb_site, kind, n in session.execute(dead):
+    for tomb_site, kind, n in session.execute(queries.destroyed, params):
         counts.setdefault((tomb_site, kind), Counter())["destroyed"] += n
-    rows = []
+    slugs = {sid: slug for sid, slug in session.execute(select(Site.id, Site.slug))}
+    table = []
     for (clip_site, kind), counter in sorted(
         counts.items(), key=lambda item: (slugs.get(item[0][0], item[0][0]), item[0][1])
     ):
-        row: dict[str, Any] = {"site": slugs.get(clip_site, clip_site), "kind": kind}
-        row.update({state: counter.get(state, 0) for state in STATES})
-        row["total"] = sum(counter.values())
-        rows.append(row)
-    return rows
+        line: dict[str, Any] = {"site": slugs.get(clip_site, clip_site), "kind": kind}
+        line.update({state: counter.get(state, 0) for state in STATES})
+        line["total"] = sum(counter.values())
+        table.append(line)
+    return table
 
 
-def _scoped(query: _Q, column: Any, site_id: str | None) -> _Q:
-    """``query`` of one site when ``site_id`` is given, else as it is."""
-    return query if site_id is None else query.where(column == site_id)
+@dataclass(frozen=True)
+class _Queries:
+    not_active: CompoundSelect[*tuple[Any, ...]]
+    per_status: Select[*tuple[Any, ...]]
+    destroyed: Select[*tuple[Any, ...]]
 
 
-def _not_active(
-    session: Session, now: datetime, site_id: str | None
-) -> dict[tuple[str, str], Counter[str]]:
-    """Live clips that are not ``active``, counted per (site, kind) and state: one query,
-    a branch per way of not being active, each through an index."""
+@cache
+def _queries(one_site: bool) -> _Queries:
+    """The statements of :func:`retention_status`, built once (with ``site_id`` and
+    ``horizon`` bound at each call): the dashboard does not pay for building them."""
+    site: BindParameter[str] = bindparam("site_id")
+
+    def scoped(query: _Q, column: Any) -> _Q:
+        return query.where(column == site) if one_site else query
+
     live = Clip.status != "destroyed"
-    horizon = now + timedelta(days=ACTIVE_AFTER_DAYS)
 
     def branch(where: ColumnElement[bool], held: bool = False) -> Select[*tuple[Any, ...]]:
         """Held clips are found by their holds, of the site already (a hold is of its
@@ -142,26 +156,30 @@ def _not_active(
             Clip.delete_after,
             literal(held).label("held"),
         ).where(where)
-        return query if held else _scoped(query, Clip.site_id, site_id)
+        return query if held else scoped(query, Clip.site_id)
 
-    holds = _scoped(
-        select(LegalHold.clip_id).where(LegalHold.lifted_at.is_(None)), LegalHold.site_id, site_id
+    holds = scoped(
+        select(LegalHold.clip_id).where(LegalHold.lifted_at.is_(None)), LegalHold.site_id
     )
-    found = union_all(
+    # A branch per way of not being active, each through an index.
+    not_active = union_all(
         branch(Clip.status == "erasure-pending"),
         branch(and_(live, Clip.destroy_requested_at.is_not(None))),
         branch(and_(live, Clip.id.in_(holds)), held=True),
         branch(and_(live, Clip.delete_after.is_(None))),
-        branch(and_(live, Clip.delete_after <= horizon)),
+        branch(and_(live, Clip.delete_after <= bindparam("horizon", type_=Clip.delete_after.type))),
     )
-    rows: dict[str, Any] = {}
-    held: set[str] = set()
-    for row in session.execute(found):
-        rows[row.id] = row
-        if row.held:
-            held.add(row.id)
-    counts: dict[tuple[str, str], Counter[str]] = {}
-    for row in rows.values():
-        state = clip_state(row, row.id in held, now)
-        counts.setdefault((row.site_id, row.kind), Counter())[state] += 1
-    return counts
+    # Grouped in the order of ix_clips_site_kind_status: read from the index, no sort.
+    per_status = scoped(
+        select(Clip.site_id, Clip.kind, Clip.status, func.count()).group_by(
+            Clip.site_id, Clip.kind, Clip.status
+        ),
+        Clip.site_id,
+    )
+    destroyed = scoped(
+        select(Tombstone.site_id, Tombstone.kind, func.count()).group_by(
+            Tombstone.site_id, Tombstone.kind
+        ),
+        Tombstone.site_id,
+    )
+    return _Queries(not_active, per_status, destroyed)

@@ -29,7 +29,7 @@ from webapp.context import CurrentUser, services, unit_of_work
 
 bp = Blueprint("dpo_audit", __name__, url_prefix="/dpo/audit")
 
-PAGE = 100
+PAGE = 50
 
 
 @dataclass(frozen=True)

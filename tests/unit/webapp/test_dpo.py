@@ -16,6 +16,7 @@ from storage.db.governance import AuditEntry, LegalHold, Tombstone
 from tests.unit.webapp.helpers import audit_actions, count_rows, text
 from tests.webapp_fixtures import LoginAs, World, post
 from webapp.composition import Services
+from webapp.views.dpo_audit import PAGE
 
 
 def test_overview_counts_this_site(client: FlaskClient, login_as: LoginAs) -> None:
@@ -146,6 +147,10 @@ def test_audit_search_filters_and_scope(
     assert "hold.place" in by_target and "auth.login" not in by_target
     by_actor = text(client.get(f"/dpo/audit?actor={uid}"))
     assert "auth.login" in by_actor and "clip.register" not in by_actor
+    # Each row links to the same search narrowed to its actor, and to its clip.
+    clip = world.sites["a"].clip
+    assert f'href="/dpo/audit?actor={uid}"' in page
+    assert f'href="/dpo/audit?clip={clip}"' in text(client.get("/dpo/audit?action=hold.place"))
     everything = text(client.get("/dpo/audit"))
     assert world.sites["b"].clip[:8] not in everything  # another site's entries stay hidden
     assert "No entries match" in text(client.get("/dpo/audit?until=2026-03-01"))
@@ -160,11 +165,11 @@ def test_audit_search_pages(
 ) -> None:
     with services.db.session() as db:
         actor = Actor.system("test", site_id=world.sites["a"].id)
-        for _ in range(105):
+        for _ in range(PAGE + 5):
             services.audit.append(db, actor, "test.noise")
     login_as(client, "dpo")
     first = text(client.get("/dpo/audit?action=test.noise"))
-    assert first.count("test.noise</span>") == 100 and "Older entries" in first
+    assert first.count("test.noise</span>") == PAGE and "Older entries" in first
     start = first.index("before=") + len("before=")
     before = first[start : first.index('"', start)]
     second = text(client.get(f"/dpo/audit?action=test.noise&before={before}"))

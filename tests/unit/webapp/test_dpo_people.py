@@ -19,6 +19,7 @@ from tests.webapp_fixtures import LoginAs, World, post
 from webapp.composition import Services
 from webapp.context import CurrentUser
 from webapp.list_audit import covered
+from webapp.views.dpo_audit import PAGE
 
 
 def _rows(page: str) -> str:
@@ -119,20 +120,20 @@ def test_user_text_is_escaped(
     assert "<script>alert(1)</script>" not in raw and "&lt;script&gt;alert(1)" in raw
 
 
-def test_pages_break_at_exactly_one_hundred(
+def test_pages_break_at_exactly_a_page(
     client: FlaskClient, login_as: LoginAs, world: World, services: Services
 ) -> None:
     actor = Actor.system("test", site_id=world.sites["a"].id)
     with services.db.session() as db:
-        for _ in range(100):
+        for _ in range(PAGE):
             services.audit.append(db, actor, "test.noise")
     login_as(client, "dpo")
     full = text(client.get("/dpo/audit?action=test.noise"))
-    assert full.count("Test noise") == 100 and "Older entries" not in full
+    assert full.count("Test noise") == PAGE and "Older entries" not in full
     with services.db.session() as db:
         services.audit.append(db, actor, "test.noise")
     first = text(client.get("/dpo/audit?action=test.noise"))
-    assert first.count("Test noise") == 100 and "Older entries" in first
+    assert first.count("Test noise") == PAGE and "Older entries" in first
     start = first.index("before=") + len("before=")
     before = first[start : first.index("&", start)]
     second = text(client.get(f"/dpo/audit?action=test.noise&before={before}"))
