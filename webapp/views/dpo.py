@@ -36,7 +36,7 @@ PEOPLE = dict(PARTICIPANT_CHOICES)
 LIST_LIMIT = 200
 #: Live clips per page of the legal-hold picker, and tombstones per page.
 PICKER_PAGE = 50
-TOMBSTONE_PAGE = 100
+TOMBSTONE_PAGE = 50
 
 
 def _audit_view(
