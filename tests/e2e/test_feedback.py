@@ -217,7 +217,7 @@ def test_notice_count_appears_after_a_reply(
         facilitator = db.scalar(select(User).where(User.role == "facilitator"))
         assert facilitator is not None
         actor = Actor(facilitator.id, "facilitator", facilitator.site_id)
-        mine = [a.id for a in list_annotations(db, actor, clips.group) if a.author_id == actor.id]
+        mine = [a for a in list_annotations(db, actor, clips.group) if a.author_id == actor.id]
     page = new_page(*SIZES[size])
     sign_in(page, base, "facilitator")
     page.goto(f"{base}/clips")
@@ -231,7 +231,7 @@ def test_notice_count_appears_after_a_reply(
     status = supervisor.evaluate(
         "(url) => window.verp.api(url, {method: 'POST', body: {text: 'Good <b>timing</b> here.'}})"
         ".then(r => r.status)",
-        f"/api/v1/annotations/{mine[0]}/replies",
+        f"/api/v1/annotations/{mine[0].id}/replies",
     )
     assert status == 201
 
@@ -246,6 +246,29 @@ def test_notice_count_appears_after_a_reply(
     assert small_targets(page) == [] and no_overflow(page)
     page.goto(f"{base}/clips")
     assert page.locator(".nav-count").count() == 0, "opening the list marks it seen"
+
+    # The notice opens the player at the annotation: its moment, its thread in view, marked.
+    page.goto(f"{base}/notices")
+    page.locator(".notice-list__item a").first.click()
+    thread = page.locator(f"#a-{mine[0].id}")
+    thread.wait_for()
+    page.wait_for_function("() => document.querySelector('.thread--opened') !== null")
+    assert "thread--opened" in (thread.get_attribute("class") or "")
+    assert "Good <b>timing</b> here." in thread.inner_text()
+    assert thread.evaluate(
+        "(e) => { const r = e.getBoundingClientRect();"
+        " const y = Math.min(r.top + 12, window.innerHeight - 1);"
+        " return e.contains(document.elementFromPoint(r.left + 12, y)); }"
+    ), "the thread's head should be in view, not under the player"
+    at_s = page.evaluate("() => document.querySelector('video').currentTime")
+    assert abs(at_s * 1000 - mine[0].start_ms) < 100
+    shot = screenshot(page, f"feedback-notice-opens-annotation-{size}")
+    page.screenshot(path=str(shot.with_name(f"{shot.stem}-viewport.png")))  # what one sees
+    # Ctrl+Enter in a reply box sends the reply.
+    box = page.locator(f"#reply-{mine[0].id}")
+    box.fill("Thank you, noted.")
+    box.press("Control+Enter")
+    thread.get_by_text("Thank you, noted.").wait_for()
     assert page_errors == []
 
 

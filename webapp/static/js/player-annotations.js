@@ -445,6 +445,12 @@
       event.preventDefault();
       act(P.api(P.url("replies", a.id), { method: "POST", body: { text: area.value } }));
     });
+    area.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        formNode.requestSubmit();  // Ctrl/Cmd+Enter sends, as in mail and chat
+      }
+    });
     return formNode;
   }
 
@@ -586,12 +592,45 @@
     });
   }
 
+  /* A notice links to "#annotation-<id>": once the threads are drawn, go to its moment,
+     bring its thread into view and mark it, so the reply it announced is found at once. */
+  var wanted = (/^#annotation-([\w-]+)$/.exec(window.location.hash) || [])[1] || null;
+
+  function openWanted() {
+    if (!wanted) {
+      return;
+    }
+    var a = annotations.find(function (x) { return x.id === wanted; });
+    var item = document.getElementById("a-" + wanted);
+    wanted = null;
+    if (!a || !item) {
+      say("That annotation is no longer on this clip: it may have been deleted.", true);
+      return;
+    }
+    P.seek(a.start_ms);
+    item.classList.add("thread--current", "thread--opened");
+    reveal(item, "center");
+    item.querySelector(".thread__time").focus({ preventScroll: true });
+    window.setTimeout(function () { item.classList.remove("thread--current"); }, 4000);
+  }
+
+  /** Scroll ``item`` into view, below the player where the player sticks above the
+      threads (a tablet held upright), so the video does not cover it. */
+  function reveal(item, block) {
+    var player = document.querySelector(".review-layout > .player");
+    var p = player ? player.getBoundingClientRect() : null;
+    var r = item.getBoundingClientRect();
+    var above = p !== null && p.left < r.right && p.right > r.left;
+    item.style.scrollMarginTop = above ? Math.ceil(p.height) + 8 + "px" : "";
+    item.scrollIntoView({ block: above && block === "center" ? "start" : block });
+  }
+
   document.addEventListener("verp:marker", function (event) {
     var item = document.getElementById("a-" + event.detail);
     if (item) {
       item.classList.add("thread--current");
       window.setTimeout(function () { item.classList.remove("thread--current"); }, 2000);
-      item.scrollIntoView({ block: "nearest" });
+      reveal(item, "nearest");
     }
   });
 
@@ -626,7 +665,7 @@
     return true;
   });
 
-  P.api(config.urls.taxonomies).then(function (data) {
+  var codesDrawn = P.api(config.urls.taxonomies).then(function (data) {
     // Cues before responses: order schemes by the first subject they are for.
     var order = Object.keys(SUBJECTS);
     var rank = function (scheme) {
@@ -652,6 +691,19 @@
   D.onStart(function () {
     openDraft();
   });
+  /** Resolves once the video knows its size (or could not load): the layout is final. */
+  function videoSized() {
+    return new Promise(function (resolve) {
+      if (P.video.readyState >= 1) {
+        resolve();
+        return;
+      }
+      P.video.addEventListener("loadedmetadata", resolve, { once: true });
+      P.video.addEventListener("error", resolve, { once: true });
+    });
+  }
+
   bindEditor();
-  load();
+  // The codes and the video change the layout as they arrive: reveal the linked thread after.
+  Promise.all([load(), codesDrawn, videoSized()]).then(openWanted);
 })();
