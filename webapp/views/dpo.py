@@ -78,9 +78,6 @@ def index() -> str:
                 .limit(LIST_LIMIT)
             )
         )
-        destroyed = db.scalar(
-            select(func.count()).select_from(Tombstone).where(Tombstone.site_id == user.site_id)
-        )
         shares = site_shares(db, user.site_id, now)
         erasures = list(
             db.execute(
@@ -105,7 +102,7 @@ def index() -> str:
         ],
         held_count=len(held),
         shares=shares,
-        destroyed=destroyed or 0,
+        destroyed=totals["destroyed"],  # the site's tombstones, counted with the rest
         erasures=erasures,
         now=now,
         upcoming_days=UPCOMING_DAYS,
