@@ -18,3 +18,19 @@ def drop_columns(table: str, *columns: str) -> None:
             op.execute(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')  # names are ours
         else:
             op.drop_column(table, column)
+
+
+#: An index a migration adds: its name, its table and its columns in order.
+IndexSpec = tuple[str, str, list[str]]
+
+
+def create_indexes(indexes: tuple[IndexSpec, ...]) -> None:
+    """Create ``indexes`` (an index changes no row)."""
+    for name, table, columns in indexes:
+        op.create_index(name, table, columns)
+
+
+def drop_indexes(indexes: tuple[IndexSpec, ...]) -> None:
+    """Drop ``indexes``, the last created first."""
+    for name, table, _ in reversed(indexes):
+        op.drop_index(name, table_name=table)

@@ -11,7 +11,7 @@ Revises: 0007
 
 from collections.abc import Sequence
 
-from alembic import op
+from storage.migrations.inplace import IndexSpec, create_indexes, drop_indexes
 
 revision: str = "0008"
 down_revision: str | Sequence[str] | None = "0007"
@@ -19,7 +19,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-INDEXES = (
+INDEXES: tuple[IndexSpec, ...] = (
     ("ix_clips_site_delete_after", "clips", ["site_id", "delete_after"]),
     ("ix_clips_site_family", "clips", ["site_id", "family_code", "created_at"]),
     ("ix_tombstones_site_destroyed", "tombstones", ["site_id", "destroyed_at"]),
@@ -27,10 +27,8 @@ INDEXES = (
 
 
 def upgrade() -> None:
-    for name, table, columns in INDEXES:
-        op.create_index(name, table, columns)
+    create_indexes(INDEXES)
 
 
 def downgrade() -> None:
-    for name, table, _ in reversed(INDEXES):
-        op.drop_index(name, table_name=table)
+    drop_indexes(INDEXES)

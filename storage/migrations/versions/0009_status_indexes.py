@@ -14,7 +14,7 @@ Revises: 0008
 
 from collections.abc import Sequence
 
-from alembic import op
+from storage.migrations.inplace import IndexSpec, create_indexes, drop_indexes
 
 revision: str = "0009"
 down_revision: str | Sequence[str] | None = "0008"
@@ -22,7 +22,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-INDEXES = (
+INDEXES: tuple[IndexSpec, ...] = (
     ("ix_clips_site_kind_status", "clips", ["site_id", "kind", "status"]),
     ("ix_clips_site_status", "clips", ["site_id", "status", "destroy_requested_at"]),
     ("ix_clips_site_destroying", "clips", ["site_id", "destroy_requested_at"]),
@@ -30,10 +30,8 @@ INDEXES = (
 
 
 def upgrade() -> None:
-    for name, table, columns in INDEXES:
-        op.create_index(name, table, columns)
+    create_indexes(INDEXES)
 
 
 def downgrade() -> None:
-    for name, table, _ in reversed(INDEXES):
-        op.drop_index(name, table_name=table)
+    drop_indexes(INDEXES)
