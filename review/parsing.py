@@ -29,7 +29,8 @@ MAX_DESCRIPTION = 2000
 MAX_CODES = 500
 #: Every key the player binds (webapp/static/js/player*.js): play/pause, seek, frame step,
 #: add annotation, mark in/out, and the named keys (which a one-character code key can never
-#: be, but which complete the list; Enter sends a reply with Ctrl/Cmd held). A test reads the player's scripts so the two cannot drift.
+#: be, but which complete the list; Enter sends a reply with Ctrl/Cmd held). A test reads
+#: the player's scripts so the two cannot drift.
 RESERVED_KEYS = frozenset(
     {
         " ",
