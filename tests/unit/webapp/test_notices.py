@@ -13,7 +13,7 @@ from sqlalchemy import select
 from review import supervision
 from review.threads import add_reply
 from storage.audit import Actor
-from storage.db.footage import Clip
+from storage.db.footage import Clip, Consent
 from storage.db.tenancy import User
 from storage.destruction import UPLOAD_REFUSED
 from storage.notices import SIGN_OFF_KINDS, mark_seen, notice_counts, notices_for
@@ -194,3 +194,46 @@ def test_notices_about_a_clip_no_longer_in_reach_disappear_with_their_text(
     assert nav_count(client) is None
     page = text(client.get("/notices"))
     assert "Lovely moment." not in page and "ready clip a" not in page
+
+
+def _withdraw(services: Services, world: World, *purposes: str) -> None:
+    """The family of site a's consent withdraws ``purposes`` (the clip itself stays)."""
+    with services.db.session() as db:
+        consent = db.get(Consent, world.sites["a"].consent)
+        assert consent is not None
+        consent.withdrawn_purposes = list(purposes)
+
+
+def test_a_withdrawn_purpose_takes_its_notices_and_their_text_away(
+    client: FlaskClient, login_as: LoginAs, services: Services, world: World
+) -> None:
+    with services.db.session() as db:
+        refused = db.get(Clip, world.sites["a"].receiving_clip)
+        assert refused is not None
+        refused.status, refused.destroy_reason = "destroyed", UPLOAD_REFUSED
+    login_as(client, "facilitator")
+    assert nav_count(client) == 3  # the reply, the ready still and the refused upload
+    _withdraw(services, world, "supervision")  # not what a facilitator reviews for
+    assert nav_count(client) == 3
+    _withdraw(services, world, "family-review")
+    assert nav_count(client) == 1
+    page = text(client.get("/notices"))
+    assert "Lovely moment." not in page and "replied to your annotation" not in page
+    assert "A moment for the shared review" not in page
+    assert "Your upload receiving clip a was refused" in page  # about her own upload
+
+
+def test_a_review_awaiting_sign_off_goes_when_supervision_is_withdrawn(
+    client: FlaskClient, login_as: LoginAs, services: Services, world: World
+) -> None:
+    site = world.sites["a"]
+    with services.db.session() as db:
+        clip = db.get(Clip, site.clip)
+        assert clip is not None
+        clip.kind, clip.trainee_id = "group-delivery", site.target_user
+    login_as(client, "supervisor")
+    _withdraw(services, world, "family-review")
+    assert "Reviews awaiting your sign-off (1)" in text(client.get("/notices"))
+    _withdraw(services, world, "supervision")
+    assert "Reviews awaiting" not in text(client.get("/notices"))
+    assert nav_count(client) is None
