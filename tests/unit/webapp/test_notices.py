@@ -18,7 +18,7 @@ from storage.db.tenancy import User
 from storage.destruction import UPLOAD_REFUSED
 from storage.notices import SIGN_OFF_KINDS, mark_seen, notice_counts, notices_for
 from tests.unit.webapp.helpers import audit_actions, text
-from tests.webapp_fixtures import LoginAs, World
+from tests.webapp_fixtures import LoginAs, SiteWorld, World
 from webapp.composition import Services
 
 NAV_COUNT = 'class="nav-count"'
@@ -29,6 +29,16 @@ def reply(services: Services, world: World, role: str, body: str, site: str = "a
     s = world.sites[site]
     with services.db.session() as db:
         add_reply(db, services.audit, Actor(s.users[role], role, s.id), s.annotation, body)
+
+
+def awaiting_review(services: Services, world: World) -> SiteWorld:
+    """Site a's ready clip becomes a trainee's group delivery awaiting sign-off."""
+    site = world.sites["a"]
+    with services.db.session() as db:
+        clip = db.get(Clip, site.clip)
+        assert clip is not None
+        clip.kind, clip.trainee_id = "group-delivery", site.target_user
+    return site
 
 
 def nav_count(client: FlaskClient) -> int | None:
@@ -112,11 +122,7 @@ def test_a_refused_upload_is_a_notice_for_its_uploader_only(
 def test_supervisor_sees_reviews_awaiting_sign_off_until_signed(
     client: FlaskClient, login_as: LoginAs, services: Services, world: World
 ) -> None:
-    site = world.sites["a"]
-    with services.db.session() as db:
-        clip = db.get(Clip, site.clip)
-        assert clip is not None
-        clip.kind, clip.trainee_id = "group-delivery", site.target_user
+    site = awaiting_review(services, world)
     login_as(client, "supervisor")
     page = text(client.get("/notices"))
     assert "Reviews awaiting your sign-off (1)" in page
@@ -226,11 +232,7 @@ def test_a_withdrawn_purpose_takes_its_notices_and_their_text_away(
 def test_a_review_awaiting_sign_off_goes_when_supervision_is_withdrawn(
     client: FlaskClient, login_as: LoginAs, services: Services, world: World
 ) -> None:
-    site = world.sites["a"]
-    with services.db.session() as db:
-        clip = db.get(Clip, site.clip)
-        assert clip is not None
-        clip.kind, clip.trainee_id = "group-delivery", site.target_user
+    awaiting_review(services, world)
     login_as(client, "supervisor")
     _withdraw(services, world, "family-review")
     assert "Reviews awaiting your sign-off (1)" in text(client.get("/notices"))
