@@ -24,7 +24,7 @@ purpose of an explicit action (an export "for a training event"), then call
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -78,13 +78,22 @@ def require_clip_purpose(session: Session, clip: Clip, purpose: str) -> Consent:
 
 def present_consents(session: Session, clip_id: str) -> list[Consent]:
     """The consents of the families present in a group-session recording (none otherwise)."""
+    return present_consents_of(session, [clip_id]).get(clip_id, [])
+
+
+def present_consents_of(session: Session, clip_ids: Collection[str]) -> dict[str, list[Consent]]:
+    """:func:`present_consents` of many clips in one query, by clip id (clips with no
+    family present are left out)."""
     query = (
-        select(Consent)
-        .join(ClipFamily, ClipFamily.consent_id == Consent.id)
-        .where(ClipFamily.clip_id == clip_id)
-        .order_by(Consent.id)
+        select(ClipFamily.clip_id, Consent)
+        .join(Consent, Consent.id == ClipFamily.consent_id)
+        .where(ClipFamily.clip_id.in_(clip_ids))
+        .order_by(ClipFamily.clip_id, Consent.id)
     )
-    return list(session.scalars(query))
+    found: dict[str, list[Consent]] = {}
+    for clip_id, consent in session.execute(query):
+        found.setdefault(clip_id, []).append(consent)
+    return found
 
 
 def check_clip_purpose(

@@ -10,10 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.db.footage import Clip, Consent
-from storage.db.programme import ClipFamily
 from storage.errors import ConsentError, NotFound, PermissionDenied
 from storage.notices import Notice, mark_seen, notices_for
-from storage.purposes import check_clip_purpose, default_purpose
+from storage.purposes import check_clip_purpose, default_purpose, present_consents_of
 from webapp.authz import clip_scope, requires, user_or_401
 from webapp.context import CurrentUser, services, unit_of_work
 
@@ -55,13 +54,7 @@ def visible_notices(db: Session, user: CurrentUser, now: datetime) -> list[Notic
         .outerjoin(Consent, Consent.id == Clip.consent_id)
         .where(Clip.id.in_(ids), clip_scope(user))
     ).all()
-    present: dict[str, list[Consent]] = {}
-    for clip_id, consent in db.execute(
-        select(ClipFamily.clip_id, Consent)
-        .join(Consent, Consent.id == ClipFamily.consent_id)
-        .where(ClipFamily.clip_id.in_(ids))
-    ):
-        present.setdefault(clip_id, []).append(consent)
+    present = present_consents_of(db, ids)
     in_reach = {clip.id for clip, _ in rows}
     consented = {clip.id for clip, consent in rows if _consented(clip, consent, user.role, present)}
     return [n for n in items if n.clip_id in (consented if n.kind in GATED else in_reach)]

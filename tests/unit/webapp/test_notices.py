@@ -14,6 +14,7 @@ from review import supervision
 from review.threads import add_reply
 from storage.audit import Actor
 from storage.db.footage import Clip, Consent
+from storage.db.programme import ClipFamily
 from storage.db.tenancy import User
 from storage.destruction import UPLOAD_REFUSED
 from storage.notices import SIGN_OFF_KINDS, mark_seen, notice_counts, notices_for
@@ -39,6 +40,15 @@ def awaiting_review(services: Services, world: World) -> SiteWorld:
         assert clip is not None
         clip.kind, clip.trainee_id = "group-delivery", site.target_user
     return site
+
+
+def refuse_upload(services: Services, world: World) -> None:
+    """Site a's receiving clip is refused as not a video."""
+    with services.db.session() as db:
+        clip = db.get(Clip, world.sites["a"].receiving_clip)
+        assert clip is not None
+        clip.status, clip.destroy_reason = "destroyed", UPLOAD_REFUSED
+        clip.failure_reason = "This file is not a video."
 
 
 def nav_count(client: FlaskClient) -> int | None:
@@ -105,11 +115,7 @@ def test_reply_text_is_escaped(
 def test_a_refused_upload_is_a_notice_for_its_uploader_only(
     client: FlaskClient, login_as: LoginAs, services: Services, world: World
 ) -> None:
-    with services.db.session() as db:
-        clip = db.get(Clip, world.sites["a"].receiving_clip)
-        assert clip is not None
-        clip.status, clip.destroy_reason = "destroyed", UPLOAD_REFUSED
-        clip.failure_reason = "This file is not a video."
+    refuse_upload(services, world)
     login_as(client, "facilitator")
     page = text(client.get("/notices"))
     assert "Your upload receiving clip a was refused" in page
@@ -213,10 +219,7 @@ def _withdraw(services: Services, world: World, *purposes: str) -> None:
 def test_a_withdrawn_purpose_takes_its_notices_and_their_text_away(
     client: FlaskClient, login_as: LoginAs, services: Services, world: World
 ) -> None:
-    with services.db.session() as db:
-        refused = db.get(Clip, world.sites["a"].receiving_clip)
-        assert refused is not None
-        refused.status, refused.destroy_reason = "destroyed", UPLOAD_REFUSED
+    refuse_upload(services, world)
     login_as(client, "facilitator")
     assert nav_count(client) == 3  # the reply, the ready still and the refused upload
     _withdraw(services, world, "supervision")  # not what a facilitator reviews for
@@ -239,3 +242,31 @@ def test_a_review_awaiting_sign_off_goes_when_supervision_is_withdrawn(
     _withdraw(services, world, "supervision")
     assert "Reviews awaiting" not in text(client.get("/notices"))
     assert nav_count(client) is None
+
+
+def test_a_present_familys_withdrawal_takes_the_notices_too(
+    client: FlaskClient, login_as: LoginAs, services: Services, world: World
+) -> None:
+    """In a recording with another family present, their consent counts as well."""
+    site = world.sites["a"]
+    with services.db.session() as db:
+        own = db.get(Consent, site.consent)
+        assert own is not None
+        other = Consent(
+            site_id=site.id, family_code="FAM-A02", participants=["parent-1"],
+            purposes=list(own.purposes), form_reference="CF-A02", taken_by="facilitator",
+            taken_at=own.taken_at, created_at=own.created_at,
+        )  # fmt: skip
+        db.add(other)
+        db.flush()
+        db.add(ClipFamily(site_id=site.id, clip_id=site.clip, family_id=site.family,
+                          consent_id=other.id))  # fmt: skip
+        other_id = other.id
+    login_as(client, "facilitator")
+    assert nav_count(client) == 2
+    with services.db.session() as db:
+        present = db.get(Consent, other_id)
+        assert present is not None
+        present.withdrawn_purposes = ["family-review"]
+    assert nav_count(client) is None
+    assert "Lovely moment." not in text(client.get("/notices"))
