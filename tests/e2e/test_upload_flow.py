@@ -73,7 +73,11 @@ def test_facilitator_uploads_and_dpo_audits(
     assert card.get_by_text("Ready").is_visible()
     poster = card.locator("img")
     poster.wait_for()
-    assert page.evaluate("(img) => img.naturalWidth", poster.element_handle()) > 0
+    # The <img> is in the page before its poster has arrived: wait for it to decode (a
+    # poster that never loads times out here).
+    page.wait_for_function(
+        "(img) => img.complete && img.naturalWidth > 0", arg=poster.element_handle(), timeout=15_000
+    )
     screenshot(page, "e2e-library-820")
     sign_out(page)
 
